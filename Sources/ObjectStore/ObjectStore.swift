@@ -1,0 +1,153 @@
+/// The storage a job store lives in: buckets of keyed objects with metadata.
+///
+/// Why a protocol: Toil semantics (JobStoreCore) are written once and run over S3, the embedded
+/// local directory store and fault-injecting wrappers alike. Calls are blocking and thread-safe:
+/// the daemon runs each call on its own thread (measured faster than async dispatch here), and
+/// network backends park that thread while their session thread does the I/O.
+public protocol ObjectStore: Sendable {
+    /// Creates `bucket`; throws `.bucketAlreadyExists` when it is there.
+    func createBucket(_ bucket: String) throws
+    func bucketExists(_ bucket: String) throws -> Bool
+    /// Deletes the bucket and everything in it (all objects, versions and unfinished uploads).
+    /// Idempotent: a missing bucket is not an error.
+    func destroyBucket(_ bucket: String) throws
+
+    /// Stores the bytes of `body` under `key`, atomically: readers see the old object or the
+    /// complete new one, never a part. `options.metadata` is sent first;
+    /// `options.trailingMetadata` is computed once the body has been consumed (a checksum).
+    @discardableResult
+    func put(_ bucket: String, key: String, body: any ByteSource, options: PutOptions) throws -> ObjectInfo
+
+    /// Writes the object's bytes (or `options.range` of them) into `sink`; returns its info.
+    @discardableResult
+    func get(_ bucket: String, key: String, into sink: any ByteSink, options: GetOptions) throws -> ObjectInfo
+
+    /// The object's info, or nil when there is no such key.
+    func head(_ bucket: String, key: String, options: GetOptions) throws -> ObjectInfo?
+
+    /// Keys under `prefix` in byte order, after `startAfter`, at most `maxKeys` of them.
+    func list(_ bucket: String, prefix: String, startAfter: String, maxKeys: Int) throws -> ListPage
+
+    /// Deletes the keys; missing keys are not an error. Backends batch (S3: 1000 per request).
+    func delete(_ bucket: String, keys: [String]) throws
+
+    /// A path to a read-only file holding the object's current bytes, when the backend has one
+    /// (the local store does); the caller may hard-link or symlink it.
+    func localPath(_ bucket: String, key: String) throws -> String?
+
+    /// A URL by which the object can be read without this daemon, valid for `expiresIn` seconds.
+    func url(_ bucket: String, key: String, expiresIn seconds: Int) throws -> String
+}
+
+/// What a put carries besides the body.
+public struct PutOptions: Sendable {
+    /// User metadata (S3 `x-amz-meta-*`), lower-case names.
+    public var metadata: [String: String]
+    /// Metadata known only after the body has been read, such as its checksum.
+    public var trailingMetadata: (@Sendable () -> [String: String])?
+    /// Create only: fail with `.preconditionFailed` if the key exists (If-None-Match: *).
+    public var createOnly: Bool
+    /// SSE-C key for this object.
+    public var encryptionKey: EncryptionKey?
+
+    public init(metadata: [String: String] = [:], trailingMetadata: (@Sendable () -> [String: String])? = nil,
+                createOnly: Bool = false, encryptionKey: EncryptionKey? = nil) {
+        self.metadata = metadata
+        self.trailingMetadata = trailingMetadata
+        self.createOnly = createOnly
+        self.encryptionKey = encryptionKey
+    }
+}
+
+/// What a get or head carries.
+public struct GetOptions: Sendable {
+    /// Only these bytes (an S3 Range).
+    public var range: Range<UInt64>?
+    /// Fail with `.preconditionFailed` unless the object's ETag is this one.
+    public var ifMatch: String?
+    public var encryptionKey: EncryptionKey?
+
+    public init(range: Range<UInt64>? = nil, ifMatch: String? = nil, encryptionKey: EncryptionKey? = nil) {
+        self.range = range
+        self.ifMatch = ifMatch
+        self.encryptionKey = encryptionKey
+    }
+}
+
+/// A customer-provided encryption key (SSE-C): 32 bytes, never logged.
+public struct EncryptionKey: Sendable, Equatable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "EncryptionKey(<redacted>)" }
+}
+
+/// An object as the store reports it.
+public struct ObjectInfo: Sendable, Equatable {
+    public var key: String
+    public var size: UInt64
+    /// Changes whenever the object's content does.
+    public var etag: String
+    public var metadata: [String: String]
+    /// Seconds since 1970.
+    public var lastModified: Double
+
+    public init(key: String, size: UInt64, etag: String, metadata: [String: String] = [:], lastModified: Double = 0) {
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.metadata = metadata
+        self.lastModified = lastModified
+    }
+}
+
+/// One page of a listing.
+public struct ListPage: Sendable {
+    public var objects: [ObjectInfo]
+    /// True when more keys follow the last one returned.
+    public var truncated: Bool
+
+    public init(objects: [ObjectInfo], truncated: Bool) {
+        self.objects = objects
+        self.truncated = truncated
+    }
+}
+
+/// Why a storage call failed, in terms the job-store layer can act on.
+public enum ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    case noSuchBucket(String)
+    case bucketAlreadyExists(String)
+    case noSuchKey(String)
+    /// A create-only put found the key, or an If-Match did not match.
+    case preconditionFailed(String)
+    /// The key or bucket name is not acceptable to the backend.
+    case invalidName(String)
+    /// Missing or wrong SSE-C key.
+    case badEncryptionKey(String)
+    /// Bytes did not match their checksum.
+    case dataLoss(String)
+    /// The body source failed or was cancelled (the client went away).
+    case sourceFailed(String)
+    /// The sink refused bytes (the reader went away).
+    case sinkFailed(String)
+    /// Retryable: the backend is unreachable or overloaded.
+    case unavailable(String)
+    case permissionDenied(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .noSuchBucket(let m): "no such bucket: \(m)"
+        case .bucketAlreadyExists(let m): "bucket already exists: \(m)"
+        case .noSuchKey(let m): "no such key: \(m)"
+        case .preconditionFailed(let m): "precondition failed: \(m)"
+        case .invalidName(let m): "invalid name: \(m)"
+        case .badEncryptionKey(let m): "bad encryption key: \(m)"
+        case .dataLoss(let m): "data loss: \(m)"
+        case .sourceFailed(let m): "upload source failed: \(m)"
+        case .sinkFailed(let m): "download sink failed: \(m)"
+        case .unavailable(let m): "unavailable: \(m)"
+        case .permissionDenied(let m): "permission denied: \(m)"
+        case .io(let m): "I/O error: \(m)"
+        }
+    }
+}

@@ -1,0 +1,1 @@
+"""The jobstore stub generator: a protoc plugin emitting client stubs for every language."""
