@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "JobStoreCore", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")]),
         // Socket server and dispatch of rpcs to JobStoreCore.
         .target(name: "JobStoreServer", dependencies: [
-            "JobStoreWire", "JobStoreCore", .product(name: "Logging", package: "swift-log"),
+            "JobStoreWire", "JobStoreCore", "ObjectStore", .product(name: "Logging", package: "swift-log"),
         ]),
         // Generated Swift stub + transport.
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),

@@ -2333,7 +2333,7 @@ const ProtobufCMessageDescriptor jobstore__list_jobs_response__descriptor =
   (ProtobufCMessageInit) jobstore__list_jobs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[6] =
 {
   {
     "locator",
@@ -2395,18 +2395,31 @@ static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "hints",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Jobstore__WriteFileRequest, n_hints),
+    offsetof(Jobstore__WriteFileRequest, hints),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__write_file_request__field_indices_by_name[] = {
   3,   /* field[3] = basename */
   2,   /* field[2] = cleanup */
   4,   /* field[4] = executable */
+  5,   /* field[5] = hints */
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
 };
 static const ProtobufCIntRange jobstore__write_file_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
 {
@@ -2416,7 +2429,7 @@ const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
   "Jobstore__WriteFileRequest",
   "jobstore",
   sizeof(Jobstore__WriteFileRequest),
-  5,
+  6,
   jobstore__write_file_request__field_descriptors,
   jobstore__write_file_request__field_indices_by_name,
   1,  jobstore__write_file_request__number_ranges,
@@ -2782,12 +2795,12 @@ static const ProtobufCFieldDescriptor jobstore__shared_file_request__field_descr
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "encrypted",
+    "unencrypted",
     3,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_BOOL,
     0,   /* quantifier_offset */
-    offsetof(Jobstore__SharedFileRequest, encrypted),
+    offsetof(Jobstore__SharedFileRequest, unencrypted),
     NULL,
     NULL,
     0,             /* flags */
@@ -2795,9 +2808,9 @@ static const ProtobufCFieldDescriptor jobstore__shared_file_request__field_descr
   },
 };
 static const unsigned jobstore__shared_file_request__field_indices_by_name[] = {
-  2,   /* field[2] = encrypted */
   0,   /* field[0] = locator */
   1,   /* field[1] = name */
+  2,   /* field[2] = unencrypted */
 };
 static const ProtobufCIntRange jobstore__shared_file_request__number_ranges[1 + 1] =
 {

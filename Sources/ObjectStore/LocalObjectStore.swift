@@ -124,13 +124,8 @@ public final class LocalObjectStore: ObjectStore {
                 throw LocalFiles.error("read \(key)", errno)
             }
             if n == 0 { throw ObjectStoreError.dataLoss("\(key) is shorter than its recorded size") }
-            do {
-                try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            } catch let e as ObjectStoreError {
-                throw e
-            } catch {
-                throw ObjectStoreError.sinkFailed("\(error)")
-            }
+            // A sink's own error (the reader went away) propagates unchanged.
+            try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             offset += UInt64(n)
         }
         return opened.info
@@ -258,14 +253,8 @@ public final class LocalObjectStore: ObjectStore {
         defer { buffer.deallocate() }
         var total: UInt64 = 0
         while true {
-            let n: Int
-            do {
-                n = try body.read(into: buffer)
-            } catch let e as ObjectStoreError {
-                throw e
-            } catch {
-                throw ObjectStoreError.sourceFailed("\(error)")
-            }
+            // A source's own error (the client cancelled) propagates unchanged.
+            let n = try body.read(into: buffer)
             if n == 0 { break }
             try LocalFiles.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), what: path)
             total += UInt64(n)

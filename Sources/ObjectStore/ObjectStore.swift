@@ -12,6 +12,9 @@ public protocol ObjectStore: Sendable {
     /// Idempotent: a missing bucket is not an error.
     func destroyBucket(_ bucket: String) throws
 
+    /// Errors thrown by a `ByteSource` or `ByteSink` propagate unchanged; the store's own
+    /// failures are `ObjectStoreError`s.
+    ///
     /// Stores the bytes of `body` under `key`, atomically: readers see the old object or the
     /// complete new one, never a part. `options.metadata` is sent first;
     /// `options.trailingMetadata` is computed once the body has been consumed (a checksum).

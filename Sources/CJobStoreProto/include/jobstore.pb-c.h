@@ -209,7 +209,8 @@ struct  Jobstore__AssignJobIdRequest
   ProtobufCMessage base;
   char *locator;
   /*
-   * The job's name (Toil's JobDescription.jobName), kept in the id as a readable hint.
+   * The job's name (Toil's JobDescription.jobName), for the daemon's debug log only: ids are
+   * UUIDs, as Toil's AWSJobStore makes them.
    */
   char *job_name;
 };
@@ -336,14 +337,22 @@ struct  Jobstore__WriteFileRequest
    */
   protobuf_c_boolean cleanup;
   /*
-   * the file's name hint (Toil's basename)
+   * the file's name (Toil's basename); default "stream" / "empty"
    */
   char *basename;
+  /*
+   * also set when a passed descriptor's file has its owner-execute bit
+   */
   protobuf_c_boolean executable;
+  /*
+   * Toil's file hints: the file gets a readable id under files/
+   */
+  size_t n_hints;
+  char **hints;
 };
 #define JOBSTORE__WRITE_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__write_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 struct  Jobstore__UpdateFileRequest
@@ -351,6 +360,9 @@ struct  Jobstore__UpdateFileRequest
   ProtobufCMessage base;
   char *locator;
   char *file_id;
+  /*
+   * also set when a passed descriptor's file has its owner-execute bit
+   */
   protobuf_c_boolean executable;
 };
 #define JOBSTORE__UPDATE_FILE_REQUEST__INIT \
@@ -430,9 +442,10 @@ struct  Jobstore__SharedFileRequest
    */
   char *name;
   /*
-   * SSE-C when the store has a key (ignored for reads)
+   * Store this shared file without SSE-C even when the store has a key (Toil's
+   * encrypted=False, used for config.pickle). Ignored for reads.
    */
-  protobuf_c_boolean encrypted;
+  protobuf_c_boolean unencrypted;
 };
 #define JOBSTORE__SHARED_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__shared_file_request__descriptor) \

@@ -409,7 +409,8 @@ public struct StoreExistsResponse: WireMessage, Equatable, Hashable {
 
 public struct AssignJobIdRequest: WireMessage, Equatable, Hashable {
     public var locator: String
-    /// The job's name (Toil's JobDescription.jobName), kept in the id as a readable hint.
+    /// The job's name (Toil's JobDescription.jobName), for the daemon's debug log only: ids are
+    /// UUIDs, as Toil's AWSJobStore makes them.
     public var jobName: String
 
     public init(locator: String = "", jobName: String = "") {
@@ -847,16 +848,20 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     public var jobId: String
     /// delete the file when job_id is deleted
     public var cleanup: Bool
-    /// the file's name hint (Toil's basename)
+    /// the file's name (Toil's basename); default "stream" / "empty"
     public var basename: String
+    /// also set when a passed descriptor's file has its owner-execute bit
     public var executable: Bool
+    /// Toil's file hints: the file gets a readable id under files/
+    public var hints: [String]
 
-    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false) {
+    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = []) {
         self.locator = locator
         self.jobId = jobId
         self.cleanup = cleanup
         self.basename = basename
         self.executable = executable
+        self.hints = hints
     }
 
     init(c: Jobstore__WriteFileRequest) {
@@ -865,7 +870,8 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
             jobId: CArena.string(c.job_id),
             cleanup: c.cleanup != 0,
             basename: CArena.string(c.basename),
-            executable: c.executable != 0
+            executable: c.executable != 0,
+            hints: (0..<c.n_hints).map { CArena.string(c.hints[$0]) }
         )
     }
 
@@ -882,6 +888,8 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         c.cleanup = cleanup ? 1 : 0
         c.basename = arena.string(basename)
         c.executable = executable ? 1 : 0
+        c.n_hints = hints.count
+        c.hints = arena.strings(hints)
     }
 
     public func serialized() -> [UInt8] {
@@ -906,6 +914,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
 public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
+    /// also set when a passed descriptor's file has its owner-execute bit
     public var executable: Bool
 
     public init(locator: String = "", fileId: String = "", executable: Bool = false) {
@@ -1200,20 +1209,21 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// ^[a-zA-Z0-9._-]+$
     public var name: String
-    /// SSE-C when the store has a key (ignored for reads)
-    public var encrypted: Bool
+    /// Store this shared file without SSE-C even when the store has a key (Toil's
+    /// encrypted=False, used for config.pickle). Ignored for reads.
+    public var unencrypted: Bool
 
-    public init(locator: String = "", name: String = "", encrypted: Bool = false) {
+    public init(locator: String = "", name: String = "", unencrypted: Bool = false) {
         self.locator = locator
         self.name = name
-        self.encrypted = encrypted
+        self.unencrypted = unencrypted
     }
 
     init(c: Jobstore__SharedFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             name: CArena.string(c.name),
-            encrypted: c.encrypted != 0
+            unencrypted: c.unencrypted != 0
         )
     }
 
@@ -1227,7 +1237,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__SharedFileRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.name = arena.string(name)
-        c.encrypted = encrypted ? 1 : 0
+        c.unencrypted = unencrypted ? 1 : 0
     }
 
     public func serialized() -> [UInt8] {

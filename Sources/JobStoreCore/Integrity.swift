@@ -1,0 +1,49 @@
+import ObjectStore
+
+/// Computes the SHA-256 of an upload as it streams, for the object's metadata.
+/// Used by one thread at a time: the upload reads it, then the store asks for the digest.
+final class ChecksummingSource: ByteSource, @unchecked Sendable {
+    private let inner: any ByteSource
+    private let digest = SHA256Digest()
+    private(set) var byteCount: UInt64 = 0
+
+    init(_ inner: any ByteSource) { self.inner = inner }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try inner.read(into: buffer)
+        digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        byteCount += UInt64(n)
+        return n
+    }
+
+    func finalizeHex() -> String { digest.finalizeHex() }
+}
+
+/// Computes the SHA-256 of a download as it streams, to compare with the object's metadata.
+final class VerifyingSink: ByteSink {
+    private let inner: any ByteSink
+    private let digest = SHA256Digest()
+    private(set) var byteCount: UInt64 = 0
+
+    init(_ inner: any ByteSink) { self.inner = inner }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        digest.update(bytes)
+        byteCount += UInt64(bytes.count)
+        try inner.write(bytes)
+    }
+
+    /// Throws DATA_LOSS when the object recorded a checksum (or size) its bytes do not match.
+    /// Objects written by Toil itself carry no checksum; their size is still checked.
+    func verify(_ info: ObjectInfo, what: String) throws {
+        guard byteCount == info.size else {
+            throw JobStoreFailure(.dataLoss, "\(what): read \(byteCount) bytes, the store recorded \(info.size)")
+        }
+        if let expected = info.metadata[Keys.Meta.sha256] {
+            let actual = digest.finalizeHex()
+            guard actual == expected else {
+                throw JobStoreFailure(.dataLoss, "\(what): content checksum mismatch (stored sha256 \(expected), read \(actual))")
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import ObjectStore
+
+/// A file in the store as Toil's FileID sees it.
+public struct StoredFile: Sendable, Equatable {
+    public var id: String
+    public var size: UInt64
+    public var executable: Bool
+}
+
+/// Where a file's new content comes from and what the writer asked for.
+public struct FileWriteRequest: Sendable {
+    public var jobID: String = ""
+    public var cleanup = false
+    public var basename = ""
+    public var hints: [String] = []
+    public var executable = false
+
+    public init(jobID: String = "", cleanup: Bool = false, basename: String = "", hints: [String] = [], executable: Bool = false) {
+        self.jobID = jobID
+        self.cleanup = cleanup
+        self.basename = basename
+        self.hints = hints
+        self.executable = executable
+    }
+}
+
+extension JobStore {
+    /// Writes a new file. The id is claimed first (a hinted slot, or a fresh UUID), then the
+    /// content is uploaded; if the upload fails, the claim and association are undone, so an
+    /// interrupted write leaves nothing behind.
+    public func writeFile(_ request: FileWriteRequest, from source: any ByteSource, defaultBasename: String = "stream") throws -> StoredFile {
+        let basename = request.basename.isEmpty ? defaultBasename : request.basename
+        try Names.checkBasename(basename)
+        if !request.jobID.isEmpty { try Names.checkJobID(request.jobID) }
+        let id = try allocateFileID(basename: basename, hints: request.hints)
+        let key = fileKey(id, basename: basename)
+        let associated = !request.jobID.isEmpty && request.cleanup
+        do {
+            if associated { try associate(job: request.jobID, file: id) }
+            let info = try putChecked(key, source, metadata: request.executable ? [Keys.Meta.executable: "1"] : [:])
+            rememberFileKey(id, key)
+            return StoredFile(id: id, size: info.size, executable: request.executable)
+        } catch {
+            var undo = [key]
+            if associated { undo.append(Keys.association(job: request.jobID, file: id)) }
+            try? store.delete(bucket, keys: undo)
+            throw error
+        }
+    }
+
+    /// Toil's get_empty_file_store_id: an empty file (default basename "empty").
+    public func emptyFile(_ request: FileWriteRequest) throws -> StoredFile {
+        try writeFile(request, from: MemorySource([]), defaultBasename: "empty")
+    }
+
+    /// Replaces a file's content atomically: readers see the old bytes until the new are whole.
+    public func updateFile(_ id: String, from source: any ByteSource, executable: Bool) throws -> StoredFile {
+        let key = try findFileKey(id)
+        let info = try putChecked(key, source, metadata: executable ? [Keys.Meta.executable: "1"] : [:])
+        return StoredFile(id: id, size: info.size, executable: executable)
+    }
+
+    /// Streams a file into `sink`, verifying its checksum at the end.
+    public func readFile(_ id: String, into sink: any ByteSink) throws -> StoredFile {
+        let key = try findFileKey(id)
+        do {
+            let info = try getVerified(key, into: sink, notFound: .noSuchFile(id))
+            return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+            rememberFileKey(id, nil)
+            throw f
+        }
+    }
+
+    /// A read-only local path holding the file's bytes, when the backend has one.
+    public func fileLocalPath(_ id: String) throws -> (path: String, file: StoredFile)? {
+        let key = try findFileKey(id)
+        guard let info = try mapped({ try store.head(bucket, key: key, options: getOptions()) }) else {
+            throw JobStoreFailure.noSuchFile(id)
+        }
+        guard let path = try mapped({ try store.localPath(bucket, key: key) }) else { return nil }
+        return (path, StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1"))
+    }
+
+    public func fileExists(_ id: String) throws -> Bool {
+        do {
+            _ = try stat(id)
+            return true
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+            return false
+        }
+    }
+
+    /// Size and executable bit; the SSE-C key is sent with the lookup (Toil omits it).
+    public func stat(_ id: String) throws -> StoredFile {
+        let key = try findFileKey(id)
+        guard let info = try mapped({ try store.head(bucket, key: key, options: getOptions()) }) else {
+            rememberFileKey(id, nil)
+            throw JobStoreFailure.noSuchFile(id)
+        }
+        return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
+    }
+
+    /// Deletes a file; idempotent. A hinted file's slot is tombstoned first so it is never reused.
+    public func deleteFile(_ id: String) throws {
+        let key: String
+        do {
+            key = try findFileKey(id)
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+            return
+        }
+        if id.contains("/"), let tombstone = HintTree.tombstone(of: id) {
+            try putIfAbsent(Keys.hintedFile(tombstone))
+        }
+        try mapped { try store.delete(bucket, keys: [key]) }
+        rememberFileKey(id, nil)
+    }
+
+    /// Marks a file for deletion together with a job.
+    public func associate(job: String, file: String) throws {
+        try Names.checkJobID(job)
+        try Names.checkFileID(file)
+        try putChecked(Keys.association(job: job, file: file), MemorySource([]))
+    }
+
+    public func fileURL(_ id: String, expiresIn seconds: Int) throws -> String {
+        let key = try findFileKey(id)
+        return try mapped { try store.url(bucket, key: key, expiresIn: seconds) }
+    }
+
+    // MARK: ids and keys
+
+    func fileKey(_ id: String, basename: String) -> String {
+        id.contains("/") ? Keys.hintedFile(id) : Keys.flatFile(id, basename: basename)
+    }
+
+    /// The object key of an existing file: hinted ids are their own key; a flat id's key
+    /// (which carries the basename) is found by listing `files-flat/<id>/`.
+    func findFileKey(_ id: String) throws -> String {
+        try Names.checkFileID(id)
+        if let known = cachedFileKey(id) { return known }
+        if id.contains("/") {
+            let key = Keys.hintedFile(id)
+            guard try mapped({ try store.head(bucket, key: key, options: getOptions()) }) != nil else {
+                throw JobStoreFailure.noSuchFile(id)
+            }
+            rememberFileKey(id, key)
+            return key
+        }
+        let page = try mapped { try store.list(bucket, prefix: Keys.flatFilePrefix(id), startAfter: "", maxKeys: 2) }
+        guard let first = page.objects.first else { throw JobStoreFailure.noSuchFile(id) }
+        guard page.objects.count == 1 else {
+            throw JobStoreFailure(.internal, "File ID: \(id) should be unique, but includes: \(page.objects.map(\.key))")
+        }
+        rememberFileKey(id, first.key)
+        return first.key
+    }
+
+    /// A fresh UUID, or a claimed slot in the hint tree when the hints survive sanitizing.
+    func allocateFileID(basename: String, hints: [String]) throws -> String {
+        let hintPath = HintTree.hintsString(hints)
+        guard !hintPath.isEmpty else { return UUID().uuidString.lowercased() }
+        var slot: Int?
+        while true {
+            let (path, tombstone) = HintTree.slot(hintPath, basename, slot)
+            defer { slot = (slot ?? -1) + 1 }
+            if try hintExists(tombstone) { continue }
+            guard try putIfAbsent(Keys.hintedFile(path)) else { continue }
+            // A concurrent create and delete of this slot may have left a tombstone: honour it.
+            if try hintExists(tombstone) {
+                try mapped { try store.delete(bucket, keys: [Keys.hintedFile(path)]) }
+                continue
+            }
+            return path
+        }
+    }
+
+    private func hintExists(_ path: String) throws -> Bool {
+        try mapped { try store.head(bucket, key: Keys.hintedFile(path), options: getOptions()) != nil }
+    }
+
+    /// A create-only put of an empty object; false when the key already exists.
+    @discardableResult
+    func putIfAbsent(_ key: String) throws -> Bool {
+        do {
+            try putChecked(key, MemorySource([]), createOnly: true)
+            return true
+        } catch let f as JobStoreFailure where f.code == .failedPrecondition {
+            return false
+        }
+    }
+}

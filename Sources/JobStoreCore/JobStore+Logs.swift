@@ -1,0 +1,162 @@
+import Foundation
+import ObjectStore
+
+/// Logs, in Toil's layout: `logs/<local time>_<uuid>` objects and a root marker object whose
+/// body is the last log key read.
+///
+/// Toil reads only keys after its marker, so a log written by a node whose clock is behind
+/// the reader's is never read. The daemon keeps Toil's marker (Toil can still read the store)
+/// and, beside it, the keys it read within `logClockSkewTolerance` of the marker: a log that
+/// arrives late with an older timestamp is still delivered, exactly once.
+extension JobStore {
+    struct LogState: Codable {
+        var marker: String
+        var recent: [String]
+    }
+
+    public func writeLog(_ message: [UInt8]) throws {
+        try putChecked(Keys.logs + Self.logName(Date()), MemorySource(message))
+    }
+
+    public struct LogPage: Sendable {
+        public var messages: [[UInt8]]
+        public var nextPageToken: String
+    }
+
+    /// Logs not read before (which become read), or every log when `readAll`, in key order.
+    /// A page holds at most `maxMessages` messages and about 8 MiB; a non-empty
+    /// `nextPageToken` means more remain.
+    public func readLogs(readAll: Bool, pageToken: String, maxMessages: Int) throws -> LogPage {
+        let limit = maxMessages <= 0 ? 1000 : min(maxMessages, 10_000)
+        let byteBudget = 8 << 20
+        if readAll {
+            let page = try mapped { try store.list(bucket, prefix: Keys.logs, startAfter: pageToken, maxKeys: limit) }
+            var messages: [[UInt8]] = []
+            var bytes = 0
+            var last = ""
+            for object in page.objects {
+                if !messages.isEmpty && bytes + Int(object.size) > byteBudget { break }
+                guard let body = try readLog(object.key) else { continue }
+                messages.append(body)
+                bytes += body.count
+                last = object.key
+            }
+            let more = page.truncated || last != page.objects.last?.key
+            return LogPage(messages: messages, nextPageToken: more && !last.isEmpty ? last : "")
+        }
+
+        logLock.lock()
+        defer { logLock.unlock() }
+        let markerSink = MemorySink(limit: 4096)
+        var marker = ""
+        do {
+            try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker))
+            marker = String(decoding: markerSink.bytes, as: UTF8.self)
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
+        if marker == "0" { marker = "" }
+        // Our window state counts only while it belongs to the current marker; a marker Toil
+        // advanced means Toil's own rule (everything up to the marker was read).
+        var recent = Set<String>()
+        if !marker.isEmpty, let state = try loadLogState(), state.marker == marker { recent = Set(state.recent) }
+        let lowerBound: String
+        if marker.isEmpty {
+            lowerBound = ""
+        } else if recent.isEmpty {
+            lowerBound = marker
+        } else {
+            lowerBound = Self.shiftedLogKey(marker, by: -logClockSkewTolerance) ?? marker
+        }
+
+        var messages: [[UInt8]] = []
+        var readKeys: [String] = []
+        var bytes = 0
+        var more = false
+        var startAfter = lowerBound
+        scan: while true {
+            let page = try mapped { try store.list(bucket, prefix: Keys.logs, startAfter: startAfter, maxKeys: 1000) }
+            for object in page.objects {
+                if object.key <= marker && (recent.contains(object.key) || recent.isEmpty) { continue }
+                if messages.count >= limit || (!messages.isEmpty && bytes + Int(object.size) > byteBudget) {
+                    more = true
+                    break scan
+                }
+                guard let body = try readLog(object.key) else { continue }
+                messages.append(body)
+                readKeys.append(object.key)
+                bytes += body.count
+            }
+            guard page.truncated, let last = page.objects.last else { break }
+            startAfter = last.key
+        }
+        if !readKeys.isEmpty {
+            let newMarker = max(marker, readKeys.max()!)
+            let floor = Self.shiftedLogKey(newMarker, by: -logClockSkewTolerance) ?? newMarker
+            var window = recent.union(readKeys).filter { $0 > floor }
+            window.insert(newMarker)
+            try putChecked(Keys.shared + Keys.logState,
+                           MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))))
+            try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)))
+        }
+        return LogPage(messages: messages, nextPageToken: more ? "more" : "")
+    }
+
+    private func readLog(_ key: String) throws -> [UInt8]? {
+        let sink = MemorySink()
+        do {
+            try getVerified(key, into: sink, notFound: .noSuchFile(key))
+            return sink.bytes
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+            return nil
+        }
+    }
+
+    private func loadLogState() throws -> LogState? {
+        let sink = MemorySink(limit: 16 << 20)
+        do {
+            try getVerified(Keys.shared + Keys.logState, into: sink, notFound: .noSuchFile(Keys.logState))
+        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+            return nil
+        }
+        return try? JSONDecoder().decode(LogState.self, from: Data(sink.bytes))
+    }
+
+    /// Toil's log name: `str(datetime.now()) + str(uuid4())` with spaces as underscores.
+    static func logName(_ date: Date) -> String {
+        "\(logTimestamp(date))\(UUID().uuidString.lowercased())"
+    }
+
+    static func logTimestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        let micros = Int((date.timeIntervalSince1970 - Double(seconds)) * 1_000_000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        let base = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))_"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+        // Python's str(datetime) omits the fraction when it is zero.
+        return micros == 0 ? base : base + "." + pad(Int32(micros), 6)
+    }
+
+    /// The key `seconds` away from a log key's timestamp (nil if the key has none).
+    static func shiftedLogKey(_ key: String, by seconds: Double) -> String? {
+        let name = key.hasPrefix(Keys.logs) ? String(key.dropFirst(Keys.logs.count)) : key
+        let stamp = Array(name.utf8.prefix(19))
+        guard stamp.count == 19, let text = String(bytes: stamp, encoding: .utf8) else { return nil }
+        var parts = tm()
+        let fields = text.split(whereSeparator: { "-_:".contains($0) }).compactMap { Int32($0) }
+        guard fields.count == 6 else { return nil }
+        parts.tm_year = fields[0] - 1900
+        parts.tm_mon = fields[1] - 1
+        parts.tm_mday = fields[2]
+        parts.tm_hour = fields[3]
+        parts.tm_min = fields[4]
+        parts.tm_sec = fields[5]
+        parts.tm_isdst = -1
+        let epoch = mktime(&parts)
+        guard epoch != -1 else { return nil }
+        return Keys.logs + logTimestamp(Date(timeIntervalSince1970: Double(epoch) + seconds.rounded(.down)))
+    }
+}

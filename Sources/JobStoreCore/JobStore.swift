@@ -1,0 +1,221 @@
+import Foundation
+import ObjectStore
+
+/// One job store with Toil 9.6's semantics (AWSJobStore) over any ObjectStore: jobs, files,
+/// shared files and logs, in Toil's bucket layout. Thread-safe; every worker on the node
+/// shares one instance per locator.
+public final class JobStore: @unchecked Sendable {
+    public static let version = "0.1.0"
+
+    public let locator: Locator
+    let store: any ObjectStore
+    let bucket: String
+    private let lock = NSLock()
+    private var _options: StoreOptionsValue
+    /// file id → object key; a flat id's key needs a listing to find, and never changes.
+    private var fileKeys: [String: String] = [:]
+    let logLock = NSLock()
+    /// Logs written up to this many seconds behind the newest log read are still delivered.
+    public var logClockSkewTolerance: Double = 3600
+
+    public init(locator: Locator, store: any ObjectStore, options: StoreOptionsValue = StoreOptionsValue()) {
+        self.locator = locator
+        self.store = store
+        self.bucket = locator.bucket
+        self._options = options
+    }
+
+    public var options: StoreOptionsValue {
+        get { lock.lock(); defer { lock.unlock() }; return _options }
+        set { lock.lock(); _options = newValue; lock.unlock() }
+    }
+
+    // MARK: the store
+
+    public func initialize() throws {
+        try mapped {
+            if try store.bucketExists(bucket) { throw JobStoreFailure.jobStoreExists(locator.description) }
+            try store.createBucket(bucket)
+        }
+    }
+
+    public func resume() throws {
+        try mapped {
+            guard try store.bucketExists(bucket) else { throw JobStoreFailure.noSuchJobStore(locator.description) }
+        }
+    }
+
+    public func destroy() throws {
+        try mapped { try store.destroyBucket(bucket) }
+        lock.lock()
+        fileKeys = [:]
+        lock.unlock()
+    }
+
+    public func exists() throws -> Bool {
+        try mapped { try store.bucketExists(bucket) }
+    }
+
+    // MARK: jobs
+
+    public func assignJobID() -> String {
+        UUID().uuidString.lowercased()
+    }
+
+    /// Stores a job's (opaque) description; create and update are the same write, as in Toil.
+    public func writeJob(_ id: String, body: [UInt8]) throws {
+        try Names.checkJobID(id)
+        try putChecked(Keys.job(id), MemorySource(body))
+    }
+
+    public func jobExists(_ id: String) throws -> Bool {
+        try Names.checkJobID(id)
+        return try mapped { try store.head(bucket, key: Keys.job(id), options: getOptions()) != nil }
+    }
+
+    public func loadJob(_ id: String) throws -> [UInt8] {
+        try Names.checkJobID(id)
+        let sink = MemorySink()
+        try getVerified(Keys.job(id), into: sink, notFound: .noSuchJob(id))
+        return sink.bytes
+    }
+
+    /// Deletes the job and every file associated with it (written with cleanup); idempotent.
+    public func deleteJob(_ id: String) throws {
+        try Names.checkJobID(id)
+        try mapped { try store.delete(bucket, keys: [Keys.job(id)]) }
+        let prefix = Keys.associations(of: id)
+        var associations: [String] = []
+        try forEachKey(prefix: prefix) { associations.append($0.key) }
+        for key in associations {
+            try deleteFile(String(key.dropFirst(prefix.count)))
+        }
+        try mapped { try store.delete(bucket, keys: associations) }
+    }
+
+    public struct JobListing: Sendable {
+        public var jobs: [(id: String, size: UInt64, body: [UInt8]?)]
+        public var nextPageToken: String
+    }
+
+    /// One page of jobs in key order; `pageToken` is the last id of the previous page.
+    public func listJobs(pageToken: String, pageSize: Int, includeBodies: Bool) throws -> JobListing {
+        let size = pageSize <= 0 ? 1000 : min(pageSize, 1000)
+        let startAfter = pageToken.isEmpty ? "" : Keys.job(pageToken)
+        let page = try mapped { try store.list(bucket, prefix: Keys.jobs, startAfter: startAfter, maxKeys: size) }
+        var jobs: [(id: String, size: UInt64, body: [UInt8]?)] = []
+        for object in page.objects {
+            let id = String(object.key.dropFirst(Keys.jobs.count))
+            var body: [UInt8]?
+            if includeBodies {
+                // A job deleted since the listing is skipped, as Toil's jobs() does.
+                do { body = try loadJob(id) } catch let f as JobStoreFailure where f.kind == .noSuchJob { continue }
+            }
+            jobs.append((id, object.size, body))
+        }
+        let next = page.truncated ? String(page.objects.last?.key.dropFirst(Keys.jobs.count) ?? "") : ""
+        return JobListing(jobs: jobs, nextPageToken: next)
+    }
+
+    // MARK: plumbing shared by the operations
+
+    func mapped<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let failure as JobStoreFailure {
+            throw failure
+        } catch let error as ObjectStoreError {
+            throw translate(error)
+        }
+    }
+
+    func translate(_ error: ObjectStoreError) -> JobStoreFailure {
+        switch error {
+        case .noSuchBucket: .noSuchJobStore(locator.description)
+        case .bucketAlreadyExists: .jobStoreExists(locator.description)
+        case .noSuchKey(let m): JobStoreFailure(.notFound, m)
+        case .preconditionFailed(let m): JobStoreFailure(.failedPrecondition, m)
+        case .invalidName(let m): .invalidName(m)
+        case .badEncryptionKey(let m): JobStoreFailure(.permissionDenied, m, kind: .badEncryptionKey)
+        case .dataLoss(let m): JobStoreFailure(.dataLoss, m)
+        case .sourceFailed(let m): JobStoreFailure(.aborted, m)
+        case .sinkFailed(let m): JobStoreFailure(.aborted, m)
+        case .unavailable(let m): JobStoreFailure(.unavailable, m)
+        case .permissionDenied(let m): JobStoreFailure(.permissionDenied, m)
+        case .io(let m): JobStoreFailure(.internal, m)
+        }
+    }
+
+    /// The SSE-C key, re-read from its file on every use as Toil does.
+    func encryptionKey() throws -> EncryptionKey? {
+        let path = options.sseKeyPath
+        guard !path.isEmpty else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobStoreFailure(.failedPrecondition, "Cannot read the SSE key file \(path).", kind: .badEncryptionKey)
+        }
+        guard data.count == 32 else {
+            throw JobStoreFailure(.failedPrecondition, "Check that \(path) is the path to a real SSE key. (Key length \(data.count) != 32)", kind: .badEncryptionKey)
+        }
+        return EncryptionKey(bytes: [UInt8](data))
+    }
+
+    func getOptions(encrypted: Bool = true) throws -> GetOptions {
+        GetOptions(encryptionKey: encrypted ? try encryptionKey() : nil)
+    }
+
+    /// Puts `source` under `key` with its checksum (and `metadata`) in the object's metadata.
+    @discardableResult
+    func putChecked(_ key: String, _ source: any ByteSource, metadata: [String: String] = [:],
+                    createOnly: Bool = false, encrypted: Bool = true) throws -> ObjectInfo {
+        let checksummed = ChecksummingSource(source)
+        var meta = metadata
+        meta[Keys.Meta.writer] = "jobstored/\(Self.version)"
+        let options = PutOptions(metadata: meta, trailingMetadata: { [Keys.Meta.sha256: checksummed.finalizeHex()] },
+                                 createOnly: createOnly, encryptionKey: encrypted ? try encryptionKey() : nil)
+        return try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
+    }
+
+    /// Gets `key` into `sink`, verifying size and checksum; a missing key throws `notFound`.
+    @discardableResult
+    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, encrypted: Bool = true) throws -> ObjectInfo {
+        let verifying = VerifyingSink(sink)
+        do {
+            let info = try mapped { try store.get(bucket, key: key, into: verifying, options: getOptions(encrypted: encrypted)) }
+            try verifying.verify(info, what: key)
+            return info
+        } catch let failure as JobStoreFailure where failure.code == .notFound && failure.kind == .none {
+            throw notFound
+        }
+    }
+
+    /// Calls `body` for every object under `prefix`, page by page.
+    func forEachKey(prefix: String, _ body: (ObjectInfo) throws -> Void) throws {
+        var startAfter = ""
+        while true {
+            let page = try mapped { try store.list(bucket, prefix: prefix, startAfter: startAfter, maxKeys: 1000) }
+            for object in page.objects { try body(object) }
+            guard page.truncated, let last = page.objects.last else { return }
+            startAfter = last.key
+        }
+    }
+
+    func cachedFileKey(_ id: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return fileKeys[id]
+    }
+
+    func rememberFileKey(_ id: String, _ key: String?) {
+        lock.lock()
+        if fileKeys.count > 100_000 { fileKeys.removeAll() }
+        fileKeys[id] = key
+        lock.unlock()
+    }
+}
+
+/// The options a store was opened with (Initialize/Resume).
+public struct StoreOptionsValue: Sendable, Equatable {
+    /// A file holding the 32-byte SSE-C key; empty for none.
+    public var sseKeyPath: String
+    public init(sseKeyPath: String = "") { self.sseKeyPath = sseKeyPath }
+}

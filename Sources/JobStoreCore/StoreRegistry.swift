@@ -1,0 +1,50 @@
+import Foundation
+import ObjectStore
+
+/// The job stores the daemon serves, one `JobStore` per locator, made on first use and
+/// shared by every connection. Backends come from a factory so that S3 plugs in beside the
+/// local store.
+public final class StoreRegistry: @unchecked Sendable {
+    /// Makes the ObjectStore for a locator; throws when that kind of store is not available.
+    public typealias BackendFactory = @Sendable (Locator) throws -> any ObjectStore
+
+    private let lock = NSLock()
+    private var stores: [Locator: JobStore] = [:]
+    private let backend: BackendFactory
+
+    public init(backend: @escaping BackendFactory) {
+        self.backend = backend
+    }
+
+    /// A factory serving `local:` stores from one shared LocalObjectStore and refusing others.
+    public static func localOnly(durable: Bool = true) -> BackendFactory {
+        let local = LocalObjectStore(durable: durable)
+        return { locator in
+            switch locator {
+            case .local: return local
+            case .aws:
+                throw JobStoreFailure(.unavailable, "This daemon has no S3 backend configured for \(locator).")
+            }
+        }
+    }
+
+    /// The store for `locator`; `options`, when given, replace the remembered ones.
+    public func store(_ locator: String, options: StoreOptionsValue? = nil) throws -> JobStore {
+        let parsed = try Locator(locator)
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = stores[parsed] {
+            if let options { existing.options = options }
+            return existing
+        }
+        let store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue())
+        stores[parsed] = store
+        return store
+    }
+
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return stores.count
+    }
+}

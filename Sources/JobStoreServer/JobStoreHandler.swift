@@ -1,0 +1,262 @@
+import Foundation
+import JobStoreCore
+import JobStoreWire
+import Logging
+import ObjectStore
+
+/// The daemon's implementation of every rpc: decode-free glue from wire messages to
+/// JobStoreCore. Knows nothing of S3; JobStoreCore knows nothing of sockets.
+public final class JobStoreHandler: JobStoreService {
+    let registry: StoreRegistry
+    let stats: ServerStats
+    let logger: Logger
+    /// Default lifetime of URLs from GetPublicUrl.
+    public let defaultURLExpiry: Int
+
+    public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600) {
+        self.registry = registry
+        self.stats = stats
+        self.logger = logger
+        self.defaultURLExpiry = defaultURLExpiry
+    }
+
+    private func store(_ locator: String) throws -> JobStore {
+        try registry.store(locator)
+    }
+
+    // MARK: daemon
+
+    public func hello(_ request: HelloRequest, call: ServerCall) throws -> HelloResponse {
+        HelloResponse(protocolVersion: WireLimits.protocolVersion, serverVersion: JobStore.version,
+                      methods: JobStoreMethod.allCases.map(\.name),
+                      maxMessageBytes: UInt32(WireLimits.maxMessageBytes), maxDataBytes: UInt32(WireLimits.maxDataBytes))
+    }
+
+    public func ping(_ request: Empty, call: ServerCall) throws -> Empty { Empty() }
+
+    public func stats(_ request: Empty, call: ServerCall) throws -> StatsResponse {
+        stats.snapshot(storesOpen: registry.count, version: JobStore.version)
+    }
+
+    // MARK: stores
+
+    private func options(_ request: StoreRequest) -> StoreOptionsValue {
+        StoreOptionsValue(sseKeyPath: request.options?.sseKeyPath ?? "")
+    }
+
+    public func initialize(_ request: StoreRequest, call: ServerCall) throws -> Empty {
+        try registry.store(request.locator, options: options(request)).initialize()
+        logger.info("initialized \(request.locator)")
+        return Empty()
+    }
+
+    public func resume(_ request: StoreRequest, call: ServerCall) throws -> Empty {
+        try registry.store(request.locator, options: options(request)).resume()
+        return Empty()
+    }
+
+    public func destroy(_ request: StoreRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).destroy()
+        logger.info("destroyed \(request.locator)")
+        return Empty()
+    }
+
+    public func storeExists(_ request: StoreRequest, call: ServerCall) throws -> StoreExistsResponse {
+        StoreExistsResponse(exists: try store(request.locator).exists())
+    }
+
+    // MARK: jobs
+
+    public func assignJobId(_ request: AssignJobIdRequest, call: ServerCall) throws -> JobIdResponse {
+        let id = try store(request.locator).assignJobID()
+        logger.trace("assigned \(id) to job \(request.jobName)")
+        return JobIdResponse(jobId: id)
+    }
+
+    public func createJob(_ request: JobBody, call: ServerCall) throws -> Empty {
+        try store(request.locator).writeJob(request.jobId, body: request.body)
+        return Empty()
+    }
+
+    public func jobExists(_ request: JobRequest, call: ServerCall) throws -> JobExistsResponse {
+        JobExistsResponse(exists: try store(request.locator).jobExists(request.jobId))
+    }
+
+    public func loadJob(_ request: JobRequest, call: ServerCall) throws -> LoadJobResponse {
+        LoadJobResponse(body: try store(request.locator).loadJob(request.jobId))
+    }
+
+    public func updateJob(_ request: JobBody, call: ServerCall) throws -> Empty {
+        try store(request.locator).writeJob(request.jobId, body: request.body)
+        return Empty()
+    }
+
+    public func deleteJob(_ request: JobRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).deleteJob(request.jobId)
+        return Empty()
+    }
+
+    public func listJobs(_ request: ListJobsRequest, call: ServerCall) throws -> ListJobsResponse {
+        let page = try store(request.locator).listJobs(pageToken: request.pageToken, pageSize: Int(request.pageSize),
+                                                       includeBodies: request.includeBodies)
+        return ListJobsResponse(jobs: page.jobs.map { JobEntry(jobId: $0.id, size: $0.size, body: $0.body ?? []) },
+                                nextPageToken: page.nextPageToken)
+    }
+
+    // MARK: files
+
+    private func writeRequest(_ r: WriteFileRequest, fd: Int32? = nil) -> FileWriteRequest {
+        FileWriteRequest(jobID: r.jobId, cleanup: r.cleanup, basename: r.basename, hints: r.hints,
+                         executable: r.executable || fd.map(Self.ownerExecutable) == true)
+    }
+
+    /// Whether the descriptor's file has its owner-execute bit (Toil's FileID.executable).
+    static func ownerExecutable(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_mode & S_IXUSR != 0
+    }
+
+    private func descriptor(_ call: ServerCall) throws -> Int32 {
+        guard let fd = call.takeFD() else {
+            throw JobStoreError(.invalidArgument, "\(call.method.name) needs a file descriptor passed with the request")
+        }
+        return fd
+    }
+
+    private func info(_ f: StoredFile) -> FileInfo {
+        FileInfo(fileId: f.id, size: f.size, executable: f.executable)
+    }
+
+    public func writeFile(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
+        let fd = try descriptor(call)
+        defer { close(fd) }
+        return info(try store(request.locator).writeFile(writeRequest(request, fd: fd), from: FileDescriptorSource(fd: fd)))
+    }
+
+    public func writeFileStream(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).writeFile(writeRequest(request), from: CallUploadSource(call)))
+    }
+
+    public func updateFile(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
+        let fd = try descriptor(call)
+        defer { close(fd) }
+        return info(try store(request.locator).updateFile(request.fileId, from: FileDescriptorSource(fd: fd),
+                                                          executable: request.executable || Self.ownerExecutable(fd)))
+    }
+
+    public func updateFileStream(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).updateFile(request.fileId, from: CallUploadSource(call), executable: request.executable))
+    }
+
+    public func readFile(_ request: ReadFileRequest, call: ServerCall) throws -> ReadFileResponse {
+        let store = try store(request.locator)
+        let fd = call.takeFD()
+        defer { if let fd { close(fd) } }
+        if request.linkOk, let local = try store.fileLocalPath(request.fileId) {
+            return ReadFileResponse(info: info(local.file), linkPath: local.path)
+        }
+        guard let fd else {
+            throw JobStoreError(.invalidArgument, "ReadFile: this store has no local path to link; pass a file descriptor")
+        }
+        return ReadFileResponse(info: info(try store.readFile(request.fileId, into: FileDescriptorSink(fd: fd))))
+    }
+
+    public func readFileStream(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).readFile(request.fileId, into: CallDownloadSink(call)))
+    }
+
+    public func fileExists(_ request: FileRequest, call: ServerCall) throws -> FileExistsResponse {
+        FileExistsResponse(exists: try store(request.locator).fileExists(request.fileId))
+    }
+
+    public func getFileSize(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).stat(request.fileId))
+    }
+
+    public func deleteFile(_ request: FileRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).deleteFile(request.fileId)
+        return Empty()
+    }
+
+    public func getEmptyFileStoreId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).emptyFile(writeRequest(request)))
+    }
+
+    public func associateJobWithFile(_ request: AssociateJobWithFileRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).associate(job: request.jobId, file: request.fileId)
+        return Empty()
+    }
+
+    // MARK: shared files
+
+    public func writeSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).writeSharedFile(request.name, from: CallUploadSource(call), encrypted: !request.unencrypted)
+        return Empty()
+    }
+
+    public func readSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> FileInfo {
+        info(try store(request.locator).readSharedFile(request.name, into: CallDownloadSink(call)))
+    }
+
+    public func sharedFileExists(_ request: SharedFileRequest, call: ServerCall) throws -> FileExistsResponse {
+        FileExistsResponse(exists: try store(request.locator).sharedFileExists(request.name))
+    }
+
+    // MARK: logs
+
+    public func writeLogs(_ request: WriteLogsRequest, call: ServerCall) throws -> Empty {
+        try store(request.locator).writeLog(request.message)
+        return Empty()
+    }
+
+    public func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse {
+        let page = try store(request.locator).readLogs(readAll: request.readAll, pageToken: request.pageToken,
+                                                       maxMessages: Int(request.maxMessages))
+        return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken)
+    }
+
+    // MARK: URLs
+
+    private func expiry(_ request: PublicUrlRequest) -> Int {
+        request.expiresSeconds == 0 ? defaultURLExpiry : Int(request.expiresSeconds)
+    }
+
+    public func getPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
+        UrlResponse(url: try store(request.locator).fileURL(request.fileId, expiresIn: expiry(request)))
+    }
+
+    public func getSharedPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
+        UrlResponse(url: try store(request.locator).sharedFileURL(request.name, expiresIn: expiry(request)))
+    }
+}
+
+extension JobStoreFailure {
+    /// The wire's status code and ErrorKind for this failure.
+    var wireError: JobStoreError {
+        let code: StatusCode = switch self.code {
+        case .invalidArgument: .invalidArgument
+        case .notFound: .notFound
+        case .alreadyExists: .alreadyExists
+        case .permissionDenied: .permissionDenied
+        case .failedPrecondition: .failedPrecondition
+        case .resourceExhausted: .resourceExhausted
+        case .aborted: .aborted
+        case .dataLoss: .dataLoss
+        case .unavailable: .unavailable
+        case .cancelled: .cancelled
+        case .internal: .internal
+        }
+        let kind: ErrorKind = switch self.kind {
+        case .none: .none
+        case .noSuchJob: .noSuchJob
+        case .noSuchFile: .noSuchFile
+        case .noSuchJobStore: .noSuchJobStore
+        case .jobStoreExists: .jobStoreExists
+        case .concurrentModification: .concurrentModification
+        case .badEncryptionKey: .badEncryptionKey
+        case .invalidLocator: .invalidLocator
+        case .invalidName: .invalidName
+        }
+        return JobStoreError(code, message, kind: kind)
+    }
+}

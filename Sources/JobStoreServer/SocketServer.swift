@@ -1,0 +1,136 @@
+import Foundation
+import JobStoreWire
+import Logging
+
+/// The daemon's listening socket: accepts connections, checks who connects, and owns the
+/// worker pool and counters every connection shares.
+public final class SocketServer: @unchecked Sendable {
+    public let path: String
+    let service: any JobStoreService
+    let stats: ServerStats
+    let pool: WorkerPool
+    private let logger: Logger
+    private let allowedUIDs: Set<UInt32>
+    private let allowedGIDs: Set<UInt32>
+    private let lock = NSCondition()
+    private var listener: Int32 = -1
+    private var connections: [ObjectIdentifier: Connection] = [:]
+    private var stopping = false
+
+    /// - Parameters:
+    ///   - allowedUIDs: peers whose uid is here may connect, besides the daemon's own uid.
+    public init(path: String, service: any JobStoreService, stats: ServerStats, logger: Logger,
+                allowedUIDs: Set<UInt32> = [], allowedGIDs: Set<UInt32> = [], maxThreads: Int = 1024) {
+        self.path = path
+        self.service = service
+        self.stats = stats
+        self.logger = logger
+        self.allowedUIDs = allowedUIDs.union([getuid()])
+        self.allowedGIDs = allowedGIDs
+        self.pool = WorkerPool(maxThreads: maxThreads)
+    }
+
+    /// Creates the socket's directory (0700 when the daemon creates it), replaces a stale
+    /// socket left by a dead daemon, refuses to replace a live one, and starts accepting.
+    public func start() throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !FileManager.default.fileExists(atPath: dir) {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw SocketError("\(path) exists and is not a socket")
+            }
+            if let live = try? UnixSocket.connect(path: path) {
+                close(live)
+                throw SocketError("another daemon is serving \(path)")
+            }
+            unlink(path)
+        }
+        listener = try UnixSocket.listen(path: path, mode: 0o600)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "jobstored-accept"
+        thread.start()
+        logger.info("listening on \(path)")
+    }
+
+    private func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
+                    if errno == EMFILE || errno == ENFILE { usleep(10_000) }
+                    if isStopping { return }
+                    continue
+                }
+                return
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            guard let cred = UnixSocket.peerCredentials(fd) else {
+                close(fd)
+                continue
+            }
+            let peer = Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+            guard allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid) else {
+                logger.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid)")
+                let error = JobStoreError(.permissionDenied, "uid \(peer.uid) may not use this daemon")
+                try? FrameWriter(fd: fd).send(FrameHeader(payloadLength: 0, callID: 0, code: error.code.rawValue, type: .response),
+                                              payload: error.status.serialized())
+                close(fd)
+                continue
+            }
+            let connection = Connection(fd: fd, peer: peer, server: self, logger: logger)
+            lock.lock()
+            if stopping {
+                lock.unlock()
+                close(fd)
+                return
+            }
+            connections[ObjectIdentifier(connection)] = connection
+            lock.unlock()
+            stats.connectionOpened()
+            let thread = Thread { connection.run() }
+            thread.name = "jobstored-connection"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    private var isStopping: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        lock.lock()
+        connections[ObjectIdentifier(connection)] = nil
+        lock.broadcast()
+        lock.unlock()
+        stats.connectionClosed()
+    }
+
+    /// Stops accepting, stops reading from every connection (uploads in progress are cancelled
+    /// and store nothing), lets calls in flight answer, and returns once every connection has
+    /// closed or `deadline` seconds have passed. Returns the number of connections left.
+    @discardableResult
+    public func shutdown(deadline: TimeInterval) -> Int {
+        lock.lock()
+        stopping = true
+        let open = Array(connections.values)
+        lock.unlock()
+        Glibc.shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        unlink(path)
+        for c in open { c.stopReading() }
+        let limit = Date().addingTimeInterval(deadline)
+        lock.lock()
+        while !connections.isEmpty && lock.wait(until: limit) {}
+        let left = connections.count
+        lock.unlock()
+        logger.info("stopped; \(left) connection(s) still open at the deadline")
+        return left
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import JobStoreClient
+import JobStoreWire
+
+/// `jobstore`: talk to the node's jobstored by hand.
+@main
+struct JobStoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobstore",
+        abstract: "Inspect the node's jobstored daemon and its job stores.",
+        subcommands: [Status.self, Ping.self])
+}
+
+struct SocketOption: ParsableArguments {
+    @Option(help: "The daemon's socket (default: as jobstored's).")
+    var socket: String?
+
+    func connect() throws -> JobStoreClient {
+        JobStoreClient(connection: try ClientConnection(path: socket))
+    }
+}
+
+extension JobStoreCommand {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the daemon's version, uptime and counters.")
+        @OptionGroup var options: SocketOption
+
+        func run() async throws {
+            let client = try options.connect()
+            let s = try await client.stats()
+            print("jobstored \(s.serverVersion), up \(s.uptimeSeconds)s")
+            print("connections: \(s.connections) open, \(s.connectionsTotal) total; calls in flight: \(s.callsInFlight); stores open: \(s.storesOpen)")
+            print("bytes in: \(s.bytesIn), bytes out: \(s.bytesOut)")
+            for m in s.methods where m.calls > 0 {
+                print("  \(m.method): \(m.calls) calls, \(m.errors) errors, \(m.totalMicros / max(m.calls, 1)) µs mean")
+            }
+            client.connection.close()
+        }
+    }
+
+    struct Ping: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
+        @OptionGroup var options: SocketOption
+
+        func run() async throws {
+            let client = try options.connect()
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try await client.ping()
+            print("pong in \((DispatchTime.now().uptimeNanoseconds - start) / 1000) µs")
+            client.connection.close()
+        }
+    }
+}
