@@ -16,6 +16,8 @@ final class PendingCall: @unchecked Sendable {
     private var bufferedBytes = 0
     private var waiter: CheckedContinuation<Event, Never>?
     private var abandoned = false
+    /// The terminal response once taken, so that asking again returns it again.
+    private var terminal: Result<[UInt8], any Error>?
     private(set) var finished = false
     static let bufferLimit = 8 << 20
 
@@ -33,6 +35,7 @@ final class PendingCall: @unchecked Sendable {
         if let waiter {
             self.waiter = nil
             if case .data(let bytes) = event { bufferedBytes -= bytes.count }
+            if case .response(let r) = event { terminal = r }
             state.unlock()
             waiter.resume(returning: event)
             return
@@ -54,9 +57,11 @@ final class PendingCall: @unchecked Sendable {
     private func takeOrPark(_ c: CheckedContinuation<Event, Never>?) -> Event? {
         state.lock()
         defer { state.unlock() }
+        if let terminal { return .response(terminal) }
         if head < events.count {
             let e = events[head]
             head += 1
+            if case .response(let r) = e { terminal = r }
             if head == events.count { events.removeAll(keepingCapacity: true); head = 0 }
             if case .data(let bytes) = e { bufferedBytes -= bytes.count }
             state.broadcast()

@@ -10,6 +10,8 @@ public protocol WireMessage: Sendable {
     func serialized() -> [UInt8]
     /// Decodes protobuf binary encoding; throws on malformed input, never traps.
     init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError)
+    /// Whether a string field holds a NUL, which protobuf-c cannot carry.
+    var containsNUL: Bool { get }
 }
 
 extension WireMessage {

@@ -34,11 +34,13 @@ enum LocalFiles {
         try makeDirectory(path, mode: mode)
     }
 
+    /// The version id a key's symlink names (the last component of its target).
     static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 256)
+        var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink(path, &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return target.split(separator: "/").last.map(String.init)
     }
 
     static func entries(_ directory: String) -> [String] {

@@ -77,8 +77,9 @@ public final class LocalObjectStore: ObjectStore {
         let link = "\(dir)/objects/\(path.linkPath)"
         try LocalFiles.makeDirectories((link as NSString).deletingLastPathComponent, mode: 0o700)
         let old: String? = try withKeyLock(key) { () throws -> String? in
+            let target = path.versionTarget(version)
             if options.createOnly {
-                if symlink(version, link) != 0 {
+                if symlink(target, link) != 0 {
                     if errno == EEXIST { throw ObjectStoreError.preconditionFailed("\(key) exists") }
                     throw LocalFiles.error("publish \(key)", errno)
                 }
@@ -86,7 +87,7 @@ public final class LocalObjectStore: ObjectStore {
             }
             let previous = LocalFiles.readLink(link)
             let temporary = "\((link as NSString).deletingLastPathComponent)/.\(version).tmp"
-            guard symlink(version, temporary) == 0 else { throw LocalFiles.error("publish \(key)", errno) }
+            guard symlink(target, temporary) == 0 else { throw LocalFiles.error("publish \(key)", errno) }
             guard rename(temporary, link) == 0 else {
                 let e = errno
                 unlink(temporary)
@@ -311,12 +312,20 @@ public final class LocalObjectStore: ObjectStore {
 /// `<c>.obj`, so no key's directory can collide with another key's symlink.
 struct ObjectPath {
     let linkPath: String
+    let depth: Int
+
+    /// The symlink's target: a relative path to the version directory, so that the store can
+    /// be browsed with ordinary tools (`cat objects/jobs.d/<id>.obj/data`).
+    func versionTarget(_ version: String) -> String {
+        String(repeating: "../", count: depth) + "versions/" + version
+    }
 
     init(key: String) throws {
         let components = key.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard key.utf8.count <= 1024, components.allSatisfy(Self.isValidComponent) else {
             throw ObjectStoreError.invalidName("key not storable in a local store: \(key.debugDescription)")
         }
+        depth = components.count
         linkPath = components.dropLast().map { "\($0).d" }.joined(separator: "/")
             + (components.count > 1 ? "/" : "") + "\(components.last!).obj"
     }

@@ -145,6 +145,19 @@ def emit_message(m: Message, model: Model) -> List[str]:
         for f in m.fields:
             out += ["        " + line for line in fill_lines(f, model)]
         out += ["    }", ""]
+    checks = []
+    for f in m.fields:
+        if f.kind == "string":
+            checks.append(f"{f.camel}.contains {{ $0.utf8.contains(0) }}" if f.repeated else f"{f.camel}.utf8.contains(0)")
+        elif f.kind == "message":
+            checks.append(f"{f.camel}.contains {{ $0.containsNUL }}" if f.repeated else f"({f.camel}?.containsNUL ?? false)")
+    out += [
+        "    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.",
+        "    public var containsNUL: Bool {",
+        "        " + (" || ".join(checks) if checks else "false"),
+        "    }",
+        "",
+    ]
     out += [
         "    public func serialized() -> [UInt8] {",
         "        let arena = CArena()",

@@ -70,17 +70,26 @@ def client(model: Model) -> str:
         req = f"_ request: {m.input}"
         if m.input == "Empty":
             req += " = Empty()"
+        check = "        try checkStrings(request)"
         if m.upload:
             out.append(f"    public func {m.lower_camel}({req}, body: (ClientUpload) async throws -> Void) async throws -> {m.output} {{")
-            out.append(f"        try await {m.output}(serialized: connection.upload(.{m.lower_camel}, request.serialized(), body: body))")
+            out.append(check)
+            out.append(f"        return try await {m.output}(serialized: connection.upload(.{m.lower_camel}, request.serialized(), body: body))")
         elif m.download:
             out.append(f"    public func {m.lower_camel}({req}, onData: (UnsafeRawBufferPointer) throws -> Void) async throws -> {m.output} {{")
-            out.append(f"        try await {m.output}(serialized: connection.download(.{m.lower_camel}, request.serialized(), onData: onData))")
+            out.append(check)
+            out.append(f"        return try await {m.output}(serialized: connection.download(.{m.lower_camel}, request.serialized(), onData: onData))")
         else:
             fd = {"": "", "required": ", fd: Int32", "optional": ", fd: Int32? = nil"}[m.fd]
             pass_fd = ", fd: fd" if m.fd else ""
             out.append(f"    public func {m.lower_camel}({req}{fd}) async throws -> {m.output} {{")
-            out.append(f"        try await {m.output}(serialized: connection.unary(.{m.lower_camel}, request.serialized(){pass_fd}))")
+            out.append(check)
+            out.append(f"        return try await {m.output}(serialized: connection.unary(.{m.lower_camel}, request.serialized(){pass_fd}))")
         out += ["    }", ""]
-    out += ["}", ""]
+    out += ["    private func checkStrings(_ request: some WireMessage) throws {",
+            "        if request.containsNUL {",
+            '            throw JobStoreError(.invalidArgument, "string fields may not contain NUL characters", kind: .invalidName)',
+            "        }",
+            "    }",
+            "}", ""]
     return "\n".join(out)

@@ -13,146 +13,183 @@ public struct JobStoreClient: Sendable {
 
     /// Protocol version and the server's method table. Always method id 0.
     public func hello(_ request: HelloRequest) async throws -> HelloResponse {
-        try await HelloResponse(serialized: connection.unary(.hello, request.serialized()))
+        try checkStrings(request)
+        return try await HelloResponse(serialized: connection.unary(.hello, request.serialized()))
     }
 
     /// An empty round trip, for health checks and latency measurement.
     public func ping(_ request: Empty = Empty()) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.ping, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.ping, request.serialized()))
     }
 
     /// Daemon-wide counters.
     public func stats(_ request: Empty = Empty()) async throws -> StatsResponse {
-        try await StatsResponse(serialized: connection.unary(.stats, request.serialized()))
+        try checkStrings(request)
+        return try await StatsResponse(serialized: connection.unary(.stats, request.serialized()))
     }
 
     /// Create the store; JOB_STORE_EXISTS if it is there already.
     public func initialize(_ request: StoreRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.initialize, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.initialize, request.serialized()))
     }
 
     /// Open an existing store; NO_SUCH_JOB_STORE if it is not there.
     public func resume(_ request: StoreRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.resume, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.resume, request.serialized()))
     }
 
     /// Delete the store and everything in it; idempotent.
     public func destroy(_ request: StoreRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.destroy, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.destroy, request.serialized()))
     }
 
     public func storeExists(_ request: StoreRequest) async throws -> StoreExistsResponse {
-        try await StoreExistsResponse(serialized: connection.unary(.storeExists, request.serialized()))
+        try checkStrings(request)
+        return try await StoreExistsResponse(serialized: connection.unary(.storeExists, request.serialized()))
     }
 
     public func assignJobId(_ request: AssignJobIdRequest) async throws -> JobIdResponse {
-        try await JobIdResponse(serialized: connection.unary(.assignJobId, request.serialized()))
+        try checkStrings(request)
+        return try await JobIdResponse(serialized: connection.unary(.assignJobId, request.serialized()))
     }
 
     /// Store a new job under an id from AssignJobId.
     public func createJob(_ request: JobBody) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.createJob, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.createJob, request.serialized()))
     }
 
     public func jobExists(_ request: JobRequest) async throws -> JobExistsResponse {
-        try await JobExistsResponse(serialized: connection.unary(.jobExists, request.serialized()))
+        try checkStrings(request)
+        return try await JobExistsResponse(serialized: connection.unary(.jobExists, request.serialized()))
     }
 
     public func loadJob(_ request: JobRequest) async throws -> LoadJobResponse {
-        try await LoadJobResponse(serialized: connection.unary(.loadJob, request.serialized()))
+        try checkStrings(request)
+        return try await LoadJobResponse(serialized: connection.unary(.loadJob, request.serialized()))
     }
 
     public func updateJob(_ request: JobBody) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.updateJob, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.updateJob, request.serialized()))
     }
 
     /// Delete the job and every file written for it with cleanup; idempotent.
     public func deleteJob(_ request: JobRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.deleteJob, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.deleteJob, request.serialized()))
     }
 
     public func listJobs(_ request: ListJobsRequest) async throws -> ListJobsResponse {
-        try await ListJobsResponse(serialized: connection.unary(.listJobs, request.serialized()))
+        try checkStrings(request)
+        return try await ListJobsResponse(serialized: connection.unary(.listJobs, request.serialized()))
     }
 
     /// Write a new file from the local file whose descriptor travels with the request.
     public func writeFile(_ request: WriteFileRequest, fd: Int32) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.unary(.writeFile, request.serialized(), fd: fd))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.writeFile, request.serialized(), fd: fd))
     }
 
     /// Write a new file from DATA frames; nothing appears unless END arrives.
     public func writeFileStream(_ request: WriteFileRequest, body: (ClientUpload) async throws -> Void) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.upload(.writeFileStream, request.serialized(), body: body))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.upload(.writeFileStream, request.serialized(), body: body))
     }
 
     /// Replace a file's content atomically from the passed descriptor.
     public func updateFile(_ request: UpdateFileRequest, fd: Int32) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.unary(.updateFile, request.serialized(), fd: fd))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.updateFile, request.serialized(), fd: fd))
     }
 
     /// Replace a file's content atomically from DATA frames; without END the old content stays.
     public func updateFileStream(_ request: UpdateFileRequest, body: (ClientUpload) async throws -> Void) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.upload(.updateFileStream, request.serialized(), body: body))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.upload(.updateFileStream, request.serialized(), body: body))
     }
 
     /// Copy a file into the passed descriptor, or answer a path to link (link_ok).
     public func readFile(_ request: ReadFileRequest, fd: Int32? = nil) async throws -> ReadFileResponse {
-        try await ReadFileResponse(serialized: connection.unary(.readFile, request.serialized(), fd: fd))
+        try checkStrings(request)
+        return try await ReadFileResponse(serialized: connection.unary(.readFile, request.serialized(), fd: fd))
     }
 
     public func readFileStream(_ request: FileRequest, onData: (UnsafeRawBufferPointer) throws -> Void) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.download(.readFileStream, request.serialized(), onData: onData))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.download(.readFileStream, request.serialized(), onData: onData))
     }
 
     public func fileExists(_ request: FileRequest) async throws -> FileExistsResponse {
-        try await FileExistsResponse(serialized: connection.unary(.fileExists, request.serialized()))
+        try checkStrings(request)
+        return try await FileExistsResponse(serialized: connection.unary(.fileExists, request.serialized()))
     }
 
     public func getFileSize(_ request: FileRequest) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.unary(.getFileSize, request.serialized()))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.getFileSize, request.serialized()))
     }
 
     /// Delete a file; idempotent.
     public func deleteFile(_ request: FileRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.deleteFile, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.deleteFile, request.serialized()))
     }
 
     /// Create an empty file and return its id.
     public func getEmptyFileStoreId(_ request: WriteFileRequest) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.unary(.getEmptyFileStoreId, request.serialized()))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.getEmptyFileStoreId, request.serialized()))
     }
 
     /// Mark a file for deletion with a job (as if written with cleanup).
     public func associateJobWithFile(_ request: AssociateJobWithFileRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.associateJobWithFile, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.associateJobWithFile, request.serialized()))
     }
 
     public func writeSharedFileStream(_ request: SharedFileRequest, body: (ClientUpload) async throws -> Void) async throws -> Empty {
-        try await Empty(serialized: connection.upload(.writeSharedFileStream, request.serialized(), body: body))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.upload(.writeSharedFileStream, request.serialized(), body: body))
     }
 
     public func readSharedFileStream(_ request: SharedFileRequest, onData: (UnsafeRawBufferPointer) throws -> Void) async throws -> FileInfo {
-        try await FileInfo(serialized: connection.download(.readSharedFileStream, request.serialized(), onData: onData))
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.download(.readSharedFileStream, request.serialized(), onData: onData))
     }
 
     public func sharedFileExists(_ request: SharedFileRequest) async throws -> FileExistsResponse {
-        try await FileExistsResponse(serialized: connection.unary(.sharedFileExists, request.serialized()))
+        try checkStrings(request)
+        return try await FileExistsResponse(serialized: connection.unary(.sharedFileExists, request.serialized()))
     }
 
     public func writeLogs(_ request: WriteLogsRequest) async throws -> Empty {
-        try await Empty(serialized: connection.unary(.writeLogs, request.serialized()))
+        try checkStrings(request)
+        return try await Empty(serialized: connection.unary(.writeLogs, request.serialized()))
     }
 
     public func readLogs(_ request: ReadLogsRequest) async throws -> ReadLogsResponse {
-        try await ReadLogsResponse(serialized: connection.unary(.readLogs, request.serialized()))
+        try checkStrings(request)
+        return try await ReadLogsResponse(serialized: connection.unary(.readLogs, request.serialized()))
     }
 
     public func getPublicUrl(_ request: PublicUrlRequest) async throws -> UrlResponse {
-        try await UrlResponse(serialized: connection.unary(.getPublicUrl, request.serialized()))
+        try checkStrings(request)
+        return try await UrlResponse(serialized: connection.unary(.getPublicUrl, request.serialized()))
     }
 
     public func getSharedPublicUrl(_ request: PublicUrlRequest) async throws -> UrlResponse {
-        try await UrlResponse(serialized: connection.unary(.getSharedPublicUrl, request.serialized()))
+        try checkStrings(request)
+        return try await UrlResponse(serialized: connection.unary(.getSharedPublicUrl, request.serialized()))
     }
 
+    private func checkStrings(_ request: some WireMessage) throws {
+        if request.containsNUL {
+            throw JobStoreError(.invalidArgument, "string fields may not contain NUL characters", kind: .invalidName)
+        }
+    }
 }

@@ -59,6 +59,11 @@ public struct Status: WireMessage, Equatable, Hashable {
         c.kind = .init(rawValue: .init(truncatingIfNeeded: kind.rawValue))
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        message.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -91,6 +96,11 @@ public struct Empty: WireMessage, Equatable, Hashable {
         let p = arena.allocate(Jobstore__Empty.self)
         jobstore__empty__init(p)
         return p
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        false
     }
 
     public func serialized() -> [UInt8] {
@@ -136,6 +146,11 @@ public struct StoreOptions: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__StoreOptions, _ arena: CArena) {
         c.sse_key_path = arena.string(sseKeyPath)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        sseKeyPath.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -190,6 +205,11 @@ public struct FileInfo: WireMessage, Equatable, Hashable {
         c.executable = executable ? 1 : 0
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        fileId.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -235,6 +255,11 @@ public struct HelloRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__HelloRequest, _ arena: CArena) {
         c.protocol_version = protocolVersion
         c.client_name = arena.string(clientName)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        clientName.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -298,6 +323,11 @@ public struct HelloResponse: WireMessage, Equatable, Hashable {
         c.max_data_bytes = maxDataBytes
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        serverVersion.utf8.contains(0) || methods.contains { $0.utf8.contains(0) }
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -345,6 +375,11 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
         c.options = options.map { $0.cMessage(arena) }
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || (options?.containsNUL ?? false)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -386,6 +421,11 @@ public struct StoreExistsResponse: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__StoreExistsResponse, _ arena: CArena) {
         c.exists = exists ? 1 : 0
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        false
     }
 
     public func serialized() -> [UInt8] {
@@ -437,6 +477,11 @@ public struct AssignJobIdRequest: WireMessage, Equatable, Hashable {
         c.job_name = arena.string(jobName)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobName.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -478,6 +523,11 @@ public struct JobIdResponse: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__JobIdResponse, _ arena: CArena) {
         c.job_id = arena.string(jobId)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        jobId.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -525,6 +575,11 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__JobRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobId.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -579,6 +634,11 @@ public struct JobBody: WireMessage, Equatable, Hashable {
         c.body = arena.bytes(body)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobId.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -622,6 +682,11 @@ public struct LoadJobResponse: WireMessage, Equatable, Hashable {
         c.body = arena.bytes(body)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        false
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -663,6 +728,11 @@ public struct JobExistsResponse: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__JobExistsResponse, _ arena: CArena) {
         c.exists = exists ? 1 : 0
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        false
     }
 
     public func serialized() -> [UInt8] {
@@ -722,6 +792,11 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
         c.include_bodies = includeBodies ? 1 : 0
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || pageToken.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -774,6 +849,11 @@ public struct JobEntry: WireMessage, Equatable, Hashable {
         c.body = arena.bytes(body)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        jobId.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -821,6 +901,11 @@ public struct ListJobsResponse: WireMessage, Equatable, Hashable {
         c.n_jobs = jobs.count
         c.jobs = arena.array(jobs.map { Optional($0.cMessage(arena)) })
         c.next_page_token = arena.string(nextPageToken)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        jobs.contains { $0.containsNUL } || nextPageToken.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -892,6 +977,11 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         c.hints = arena.strings(hints)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobId.utf8.contains(0) || basename.utf8.contains(0) || hints.contains { $0.utf8.contains(0) }
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -944,6 +1034,11 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
         c.executable = executable ? 1 : 0
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || fileId.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -989,6 +1084,11 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__FileRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || fileId.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1044,6 +1144,11 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
         c.link_ok = linkOk ? 1 : 0
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || fileId.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -1092,6 +1197,11 @@ public struct ReadFileResponse: WireMessage, Equatable, Hashable {
         c.link_path = arena.string(linkPath)
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        (info?.containsNUL ?? false) || linkPath.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -1133,6 +1243,11 @@ public struct FileExistsResponse: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__FileExistsResponse, _ arena: CArena) {
         c.exists = exists ? 1 : 0
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        false
     }
 
     public func serialized() -> [UInt8] {
@@ -1184,6 +1299,11 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
         c.file_id = arena.string(fileId)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobId.utf8.contains(0) || fileId.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1240,6 +1360,11 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
         c.unencrypted = unencrypted ? 1 : 0
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || name.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -1285,6 +1410,11 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__WriteLogsRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.message = arena.bytes(message)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1344,6 +1474,11 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
         c.max_messages = maxMessages
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || pageToken.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -1391,6 +1526,11 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
         c.n_messages = messages.count
         c.messages = arena.array(messages.map { arena.bytes($0) })
         c.next_page_token = arena.string(nextPageToken)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        nextPageToken.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1451,6 +1591,11 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
         c.expires_seconds = expiresSeconds
     }
 
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || fileId.utf8.contains(0) || name.utf8.contains(0)
+    }
+
     public func serialized() -> [UInt8] {
         let arena = CArena()
         let p = cMessage(arena)
@@ -1492,6 +1637,11 @@ public struct UrlResponse: WireMessage, Equatable, Hashable {
 
     private func fill(_ c: inout Jobstore__UrlResponse, _ arena: CArena) {
         c.url = arena.string(url)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        url.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1547,6 +1697,11 @@ public struct MethodStats: WireMessage, Equatable, Hashable {
         c.calls = calls
         c.errors = errors
         c.total_micros = totalMicros
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        method.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1623,6 +1778,11 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
         c.bytes_out = bytesOut
         c.n_methods = methods.count
         c.methods = arena.array(methods.map { Optional($0.cMessage(arena)) })
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        serverVersion.utf8.contains(0) || methods.contains { $0.containsNUL }
     }
 
     public func serialized() -> [UInt8] {

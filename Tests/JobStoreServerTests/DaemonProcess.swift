@@ -1,0 +1,122 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import XCTest
+
+/// A real jobstored process for a test: its own socket and scratch directory, stopped and
+/// cleaned up when the test ends.
+final class DaemonProcess {
+    let process = Process()
+    let directory: String
+    let socket: String
+    let storeRoot: String
+
+    static var binary: String {
+        if let explicit = ProcessInfo.processInfo.environment["JOBSTORED_BIN"] { return explicit }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for candidate in [".build/debug/jobstored", ".build/release/jobstored"] {
+            let path = root.appendingPathComponent(candidate).path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return root.appendingPathComponent(".build/debug/jobstored").path
+    }
+
+    init(extraArguments: [String] = []) throws {
+        directory = NSTemporaryDirectory() + "jobstored-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        socket = directory + "/d.sock"
+        storeRoot = directory + "/stores"
+        try FileManager.default.createDirectory(atPath: storeRoot, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + extraArguments
+        process.standardError = FileHandle.standardError
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let fd = try? UnixSocket.connect(path: socket) {
+                close(fd)
+                return
+            }
+            usleep(20_000)
+        }
+        stop()
+        throw JobStoreError(.unavailable, "daemon did not start listening on \(socket)")
+    }
+
+    func connect() throws -> JobStoreClient {
+        JobStoreClient(connection: try ClientConnection(path: socket))
+    }
+
+    /// A fresh local locator under this daemon's scratch directory.
+    func locator(_ name: String = UUID().uuidString.prefix(8).lowercased()) -> String {
+        "local:\(storeRoot)/\(name)"
+    }
+
+    /// SIGTERM, wait, and remove the scratch directory. Returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        return process.terminationStatus
+    }
+
+    deinit { stop() }
+}
+
+/// Asserts that `body` fails with the given status code (and kind, when given).
+func assertFails<T>(_ code: StatusCode, kind: ErrorKind? = nil, message: String? = nil,
+                    file: StaticString = #filePath, line: UInt = #line, _ body: () async throws -> T) async {
+    do {
+        _ = try await body()
+        XCTFail("expected \(code.name), got success", file: file, line: line)
+    } catch let error as JobStoreError {
+        XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
+        if let kind { XCTAssertEqual(error.kind, kind, "\(error)", file: file, line: line) }
+        if let message { XCTAssertEqual(error.message, message, file: file, line: line) }
+    } catch {
+        XCTFail("expected JobStoreError \(code.name), got \(error)", file: file, line: line)
+    }
+}
+
+/// Deterministic test bytes.
+func pattern(_ count: Int, seed: UInt8 = 7) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: count)
+    var x = UInt32(seed) &* 2654435761 | 1
+    for i in 0..<count {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5
+        out[i] = UInt8(truncatingIfNeeded: x)
+    }
+    return out
+}
+
+extension JobStoreClient {
+    func upload(_ request: WriteFileRequest, _ bytes: [UInt8], chunk: Int = 300_000) async throws -> FileInfo {
+        try await writeFileStream(request) { upload in
+            var offset = 0
+            while offset < bytes.count {
+                let end = min(offset + chunk, bytes.count)
+                try await upload.write(Array(bytes[offset..<end]))
+                offset = end
+            }
+        }
+    }
+
+    func download(_ locator: String, _ id: String) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        _ = try await readFileStream(FileRequest(locator: locator, fileId: id)) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    func writeShared(_ locator: String, _ name: String, _ bytes: [UInt8]) async throws {
+        _ = try await writeSharedFileStream(SharedFileRequest(locator: locator, name: name)) { try await $0.write(bytes) }
+    }
+
+    func readShared(_ locator: String, _ name: String) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        _ = try await readSharedFileStream(SharedFileRequest(locator: locator, name: name)) { out.append(contentsOf: $0) }
+        return out
+    }
+}
