@@ -5,7 +5,7 @@ import XCTest
 
 /// A real jobstored process for a test: its own socket and scratch directory, stopped and
 /// cleaned up when the test ends.
-final class DaemonProcess {
+final class DaemonProcess: @unchecked Sendable {
     let process = Process()
     let directory: String
     let socket: String

@@ -1,0 +1,134 @@
+import Foundation
+import JobStoreWire
+import XCTest
+
+/// Frames a broken or hostile client might send, straight onto the socket.
+final class RawProtocolTests: XCTestCase {
+    var daemon: DaemonProcess!
+
+    override func setUp() async throws { daemon = try DaemonProcess() }
+    override func tearDown() async throws { daemon.stop() }
+
+    private func connect() throws -> (Int32, FrameWriter, FrameReader) {
+        let fd = try UnixSocket.connect(path: daemon.socket)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return (fd, FrameWriter(fd: fd), FrameReader(fd: fd))
+    }
+
+    private func next(_ reader: FrameReader) throws -> Frame? {
+        try reader.next(maxPayload: { _ in 32 << 20 })
+    }
+
+    private func status(_ frame: Frame?) throws -> Status {
+        let frame = try XCTUnwrap(frame)
+        XCTAssertEqual(frame.header.type, .response)
+        return try Status(serialized: frame.payload)
+    }
+
+    func testUnknownMethodIsUnimplementedAndTheConnectionLives() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        try writer.send(FrameHeader(payloadLength: 0, callID: 7, code: 999, type: .request), payload: [])
+        let answer = try XCTUnwrap(try next(reader))
+        XCTAssertEqual(answer.header.callID, 7)
+        XCTAssertEqual(answer.header.code, StatusCode.unimplemented.rawValue)
+        XCTAssertEqual(try status(answer).message, "unknown method id 999")
+        try writer.send(FrameHeader(payloadLength: 0, callID: 8, code: JobStoreMethod.ping.rawValue, type: .request), payload: [])
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
+    }
+
+    func testUndecodablePayloadIsInvalidArgument() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.loadJob.rawValue, type: .request),
+                        payload: [0x0a, 0x7f, 0x41])
+        let answer = try XCTUnwrap(try next(reader))
+        XCTAssertEqual(answer.header.code, StatusCode.invalidArgument.rawValue)
+    }
+
+    func testStrayFramesAreIgnoredAndBadTypesCloseTheConnection() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        // DATA, END and CANCEL for calls that do not exist: ignored.
+        try writer.send(FrameHeader(payloadLength: 0, callID: 42, code: 0, type: .data), payload: [1, 2, 3])
+        try writer.send(FrameHeader(payloadLength: 0, callID: 42, code: 0, type: .end), payload: [])
+        try writer.send(FrameHeader(payloadLength: 0, callID: 43, code: 0, type: .cancel), payload: [])
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.ping.rawValue, type: .request), payload: [])
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.callID, 1)
+        // A frame type no version defines: the framing is broken, the connection closes.
+        var bad = FrameHeader(payloadLength: 0, callID: 2, code: 0, type: .request).bytes
+        bad[10] = 77
+        XCTAssertEqual(write(fd, bad, bad.count), bad.count)
+        XCTAssertNil(try next(reader))
+        // The daemon keeps serving others.
+        let (fd2, writer2, reader2) = try connect()
+        defer { close(fd2) }
+        try writer2.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.ping.rawValue, type: .request), payload: [])
+        XCTAssertEqual(try XCTUnwrap(try next(reader2)).header.code, 0)
+    }
+
+    func testOversizedFrameClosesTheConnection() throws {
+        let (fd, _, reader) = try connect()
+        defer { close(fd) }
+        let header = FrameHeader(payloadLength: UInt32(WireLimits.maxDataBytes + 1), callID: 1, code: 0, type: .data).bytes
+        XCTAssertEqual(write(fd, header, header.count), header.count)
+        XCTAssertNil(try next(reader))
+    }
+
+    func testDescriptorOnAMethodThatTakesNoneIsRefusedAndClosed() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        var pipeFDs: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&pipeFDs), 0)
+        defer { close(pipeFDs[0]) }
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.ping.rawValue, type: .request),
+                        payload: [], passing: pipeFDs[1])
+        close(pipeFDs[1])
+        let answer = try XCTUnwrap(try next(reader))
+        XCTAssertEqual(answer.header.code, StatusCode.invalidArgument.rawValue)
+        // The daemon closed its copy: the pipe's write end is gone everywhere, so read sees EOF.
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(pipeFDs[0], &byte, 1), 0)
+    }
+
+    func testTooManyCallsInFlightOnOneConnectionIsResourceExhausted() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        let locator = daemon.locator()
+        try writer.send(FrameHeader(payloadLength: 0, callID: 100_000, code: JobStoreMethod.initialize.rawValue, type: .request),
+                        payload: StoreRequest(locator: locator).serialized())
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
+        // Open uploads that never end: each stays in flight.
+        let request = WriteFileRequest(locator: locator).serialized()
+        let count = 600
+        for id in 1...count {
+            try writer.send(FrameHeader(payloadLength: 0, callID: UInt32(id), code: JobStoreMethod.writeFileStream.rawValue, type: .request),
+                            payload: request)
+        }
+        var exhausted = 0
+        var other = 0
+        // Every upload over the limit is refused at once; the others wait for data.
+        while exhausted + other < count - 512 {
+            let frame = try XCTUnwrap(try next(reader))
+            if frame.header.code == StatusCode.resourceExhausted.rawValue { exhausted += 1 } else { other += 1 }
+        }
+        XCTAssertEqual(exhausted, count - 512)
+    }
+
+    func testUploadWithoutEndStoresNothingWhenTheClientDies() throws {
+        let locator = daemon.locator()
+        let (fd, writer, reader) = try connect()
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.initialize.rawValue, type: .request),
+                        payload: StoreRequest(locator: locator).serialized())
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
+        try writer.send(FrameHeader(payloadLength: 0, callID: 2, code: JobStoreMethod.writeSharedFileStream.rawValue, type: .request),
+                        payload: SharedFileRequest(locator: locator, name: "half").serialized())
+        try writer.send(FrameHeader(payloadLength: 0, callID: 2, code: 0, type: .data), payload: [UInt8](repeating: 1, count: 1000))
+        close(fd)
+        usleep(200_000)
+        let root = String(locator.dropFirst("local:".count))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/objects/half.obj"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/versions"), [])
+    }
+}
