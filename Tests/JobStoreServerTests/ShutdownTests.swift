@@ -1,0 +1,63 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import XCTest
+
+final class ShutdownTests: XCTestCase {
+    /// SIGTERM while an upload is open: the upload is cancelled and leaves nothing, the daemon
+    /// exits cleanly and removes its socket.
+    func testSIGTERMCancelsOpenUploadsAndExitsCleanly() async throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.connect()
+        let locator = daemon.locator()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        let kept = try await client.upload(WriteFileRequest(locator: locator), [1, 2, 3])
+        let started = expectation(description: "upload started")
+        let upload = Task {
+            try await client.writeFileStream(WriteFileRequest(locator: locator, basename: "partial")) { upload in
+                try await upload.write(pattern(2 << 20))
+                started.fulfill()
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                try await upload.write([1])
+            }
+        }
+        await fulfillment(of: [started], timeout: 10)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        kill(daemon.process.processIdentifier, SIGTERM)
+        do {
+            _ = try await upload.value
+            XCTFail("the upload should not complete")
+        } catch let error as JobStoreError {
+            XCTAssertTrue([.cancelled, .unavailable].contains(error.code), "\(error)")
+        }
+        daemon.process.waitUntilExit()
+        XCTAssertEqual(daemon.process.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.socket))
+        let root = String(locator.dropFirst("local:".count))
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: root + "/objects").filter { $0.hasSuffix(".obj") }
+        XCTAssertEqual(objects, ["files-flat.d/\(kept.fileId).d/stream.obj"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/versions").count, 1)
+        client.connection.close()
+        daemon.stop()
+    }
+
+    func testASecondDaemonRefusesALiveSocket() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+        second.arguments = ["--socket", daemon.socket, "--log-level", "critical"]
+        try second.run()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.socket))
+    }
+
+    func testSocketIsPrivate() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        var st = stat()
+        XCTAssertEqual(stat(daemon.socket, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+    }
+}
