@@ -64,6 +64,26 @@ final class FileTests: XCTestCase {
         XCTAssertEqual(st.st_mode & 0o222, 0, "a linkable path is read-only")
     }
 
+    func testUpdateFromAPassedDescriptor() async throws {
+        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "script"), [1, 2, 3])
+        let source = daemon.directory + "/new-script"
+        let bytes = pattern(1 << 20, seed: 9)
+        FileManager.default.createFile(atPath: source, contents: Data(bytes), attributes: [.posixPermissions: 0o700])
+        let fd = open(source, O_RDONLY)
+        defer { close(fd) }
+        let updated = try await client.updateFile(UpdateFileRequest(locator: locator, fileId: info.fileId), fd: fd)
+        XCTAssertEqual(updated.fileId, info.fileId)
+        XCTAssertEqual(updated.size, UInt64(bytes.count))
+        XCTAssertTrue(updated.executable)
+        let back = try await client.download(locator, info.fileId)
+        XCTAssertTrue(back == bytes)
+        let missing = open(source, O_RDONLY)
+        defer { close(missing) }
+        await assertFails(.notFound, kind: .noSuchFile) {
+            try await client.updateFile(UpdateFileRequest(locator: locator, fileId: "no-such-file"), fd: missing)
+        }
+    }
+
     func testDescriptorIsRequiredWhereTheProtoSaysSo() async throws {
         await assertFails(.invalidArgument) {
             try await JobStoreFailureProbe.writeFileWithoutDescriptor(client, locator)
