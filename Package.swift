@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "JobStoreWire", dependencies: ["CJobStoreProto", "CProtobufC"]),
         // The storage abstraction and its embedded local-directory implementation.
         .target(name: "ObjectStore", dependencies: ["COpenSSL"]),
+        // S3: SigV4 (pure), credentials, and (coming) the libcurl session.
+        .target(name: "S3", dependencies: ["COpenSSL", "ObjectStore"]),
         // Toil 9.6 job-store semantics over an ObjectStore.
         .target(name: "JobStoreCore", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")]),
         // Socket server and dispatch of rpcs to JobStoreCore.
@@ -52,5 +54,6 @@ let package = Package(
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
         .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore"]),
         .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire"]),
+        .testTarget(name: "S3Tests", dependencies: ["S3"]),
     ]
 )
