@@ -28,7 +28,7 @@ let package = Package(
         // The storage abstraction and its embedded local-directory implementation.
         .target(name: "ObjectStore", dependencies: ["COpenSSL"]),
         // S3: SigV4 (pure), credentials, and (coming) the libcurl session.
-        .target(name: "S3", dependencies: ["COpenSSL", "ObjectStore"]),
+        .target(name: "S3", dependencies: ["COpenSSL", "CCurl", "ObjectStore"]),
         // Toil 9.6 job-store semantics over an ObjectStore.
         .target(name: "JobStoreCore", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")]),
         // Socket server and dispatch of rpcs to JobStoreCore.

@@ -1,0 +1,199 @@
+import CCurl
+import Foundation
+
+/// The node's one HTTP session: a libcurl multi handle driven by one thread, so every bucket
+/// and every worker share its connection pool, DNS cache and TLS sessions.
+///
+/// Callers block in `perform` (on their own worker threads) while the session thread moves
+/// the bytes; request and response bodies are in memory (transfers are cut into parts above
+/// this layer), so no callback ever blocks the session thread.
+public final class CurlSession: @unchecked Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var url: String
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+        public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+            self.method = method
+            self.url = url
+            self.headers = headers
+            self.body = body
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        /// Header names lower-cased.
+        public var headers: [String: String]
+        public var body: [UInt8]
+    }
+
+    /// A transport failure (no HTTP status): connection refused, reset, timeout.
+    public struct TransportError: Error, Sendable, CustomStringConvertible {
+        public let code: Int
+        public let message: String
+        public var description: String { "libcurl error \(code): \(message)" }
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var queued: [Transfer] = []
+    private var running: [UnsafeMutableRawPointer: Transfer] = [:]
+    private let maxConnections: Int
+    /// Abort a transfer that moves fewer than 1 byte/s for this many seconds.
+    public let stallSeconds: Int
+
+    private static let globalInit: Void = { curl_global_init(3) }()
+
+    public init(maxConnections: Int = 64, stallSeconds: Int = 30) {
+        _ = Self.globalInit
+        self.maxConnections = maxConnections
+        self.stallSeconds = stallSeconds
+        multi = curl_multi_init()
+        jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
+        jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnections)
+        let thread = Thread { [self] in loop() }
+        thread.name = "jobstored-s3-session"
+        thread.start()
+    }
+
+    /// Runs one HTTP exchange; blocks the calling thread until it is complete.
+    public func perform(_ request: Request) throws -> Response {
+        let transfer = Transfer(request, stallSeconds: stallSeconds)
+        lock.lock()
+        queued.append(transfer)
+        lock.unlock()
+        curl_multi_wakeup(multi)
+        return try transfer.wait()
+    }
+
+    private func loop() {
+        while true {
+            lock.lock()
+            let starting = queued
+            queued = []
+            lock.unlock()
+            for t in starting {
+                running[t.easy] = t
+                curl_multi_add_handle(multi, t.easy)
+            }
+            var stillRunning: Int32 = 0
+            curl_multi_perform(multi, &stillRunning)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
+                      let t = running.removeValue(forKey: easy) else { continue }
+                let result = jobstore_curl_message_result(message)
+                curl_multi_remove_handle(multi, easy)
+                t.finish(result)
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+}
+
+/// One HTTP exchange in flight: the easy handle and the memory it reads from and writes to.
+final class Transfer: @unchecked Sendable {
+    let easy: UnsafeMutableRawPointer
+    private let body: [UInt8]
+    private var bodyOffset = 0
+    private var received: [UInt8] = []
+    private var headers: [String: String] = [:]
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let done = NSCondition()
+    private var result: Result<CurlSession.Response, Error>?
+    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+    init(_ request: CurlSession.Request, stallSeconds: Int) {
+        easy = curl_easy_init()
+        body = request.body
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        jobstore_curl_setopt_ptr(easy, CURLOPT_URL, request.url)
+        jobstore_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+        jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, stallSeconds)
+        jobstore_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, 10)
+        errorBuffer.withUnsafeMutableBufferPointer { jobstore_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) }
+        jobstore_curl_setopt_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+            let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+            let n = size * count
+            data.map { t.received.append(contentsOf: UnsafeRawBufferPointer(start: $0, count: n)) }
+            return n
+        }
+        jobstore_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, context)
+        jobstore_curl_setopt_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+            let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+            let n = size * count
+            if let data {
+                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
+                if line.hasPrefix("HTTP/") { t.headers = [:] }  // a new response (after 100 Continue or a redirect)
+                if let colon = line.firstIndex(of: ":") {
+                    let name = line[..<colon].lowercased()
+                    let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                    t.headers[name] = value
+                }
+            }
+            return n
+        }
+        jobstore_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, context)
+        switch request.method {
+        case "GET":
+            break
+        case "HEAD":
+            jobstore_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
+        default:
+            jobstore_curl_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
+                jobstore_curl_setopt_long(easy, CURLOPT_UPLOAD, 1)
+                jobstore_curl_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.count))
+                jobstore_curl_setopt_callback(easy, CURLOPT_READFUNCTION) { buffer, size, count, context in
+                    let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+                    let n = min(size * count, t.body.count - t.bodyOffset)
+                    if n > 0, let buffer {
+                        t.body.withUnsafeBytes { src in
+                            UnsafeMutableRawPointer(buffer).copyMemory(from: src.baseAddress! + t.bodyOffset, byteCount: n)
+                        }
+                        t.bodyOffset += n
+                    }
+                    return n
+                }
+                jobstore_curl_setopt_ptr(easy, CURLOPT_READDATA, context)
+            }
+        }
+        // No "Expect: 100-continue" round trip: bodies are in memory and requests are signed.
+        for (name, value) in request.headers + [("Expect", "")] {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        jobstore_curl_setopt_ptr(easy, CURLOPT_HTTPHEADER, headerList)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
+    }
+
+    func finish(_ code: CURLcode) {
+        let outcome: Result<CurlSession.Response, Error>
+        if code == CURLE_OK {
+            var status = 0
+            jobstore_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            outcome = .success(CurlSession.Response(status: status, headers: headers, body: received))
+        } else {
+            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+            outcome = .failure(CurlSession.TransportError(code: Int(code.rawValue), message: message))
+        }
+        done.lock()
+        result = outcome
+        done.broadcast()
+        done.unlock()
+    }
+
+    func wait() throws -> CurlSession.Response {
+        done.lock()
+        while result == nil { done.wait() }
+        let r = result!
+        done.unlock()
+        return try r.get()
+    }
+}

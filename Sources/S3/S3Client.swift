@@ -1,0 +1,71 @@
+import Foundation
+
+/// Signed S3 requests over the shared CurlSession: the calls Toil's store needs, path-style or
+/// virtual-host addressing, any endpoint. Every attempt is signed afresh.
+public final class S3Client: @unchecked Sendable {
+    public struct Endpoint: Sendable {
+        public var url: URL
+        public var region: String
+        /// Path style (`http://host/bucket/key`) or virtual host (`http://bucket.host/key`).
+        public var pathStyle: Bool
+        public init(url: URL, region: String, pathStyle: Bool = true) {
+            self.url = url
+            self.region = region
+            self.pathStyle = pathStyle
+        }
+    }
+
+    /// An S3 error response (or a bare status), with its XML error code when there is one.
+    public struct S3Error: Error, Sendable, CustomStringConvertible {
+        public let status: Int
+        public let code: String
+        public let message: String
+        public var description: String { "S3 \(status) \(code): \(message)" }
+    }
+
+    public let endpoint: Endpoint
+    public let session: CurlSession
+    private let credentials: @Sendable () throws -> AWSCredentials
+
+    public init(endpoint: Endpoint, session: CurlSession, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.endpoint = endpoint
+        self.session = session
+        self.credentials = credentials
+    }
+
+    /// Sends one signed request; non-2xx answers become `S3Error` unless `accept` lists them.
+    @discardableResult
+    public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
+                     headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
+        let (host, path) = location(bucket: bucket, key: key)
+        let payloadHash = Crypto.hex(Crypto.sha256(body))
+        let request = SigV4.Request(method: method, path: path, query: query, headers: headers + [("host", host)], payloadHash: payloadHash)
+        let signed = SigV4.sign(request, credentials: try credentials(), scope: SigV4.Scope(region: endpoint.region),
+                                date: AMZDate(secondsSince1970: Int(Date().timeIntervalSince1970)))
+        var url = "\(endpoint.url.scheme ?? "https")://\(host)\(SigV4.encode(path, keepSlash: true))"
+        if !query.isEmpty {
+            url += "?" + query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
+        }
+        let response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body))
+        if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
+        let xml = String(decoding: response.body, as: UTF8.self)
+        throw S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
+                      message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
+    }
+
+    private func location(bucket: String, key: String?) -> (host: String, path: String) {
+        var host = endpoint.url.host ?? "localhost"
+        if let port = endpoint.url.port { host += ":\(port)" }
+        let keyPath = key.map { "/" + $0 } ?? ""
+        if endpoint.pathStyle { return (host, "/\(bucket)\(keyPath)") }
+        return ("\(bucket).\(host)", keyPath.isEmpty ? "/" : keyPath)
+    }
+
+    /// The text of the first `<name>` element (S3's XML is flat enough for this).
+    static func element(_ name: String, in xml: String) -> String? {
+        guard let open = xml.range(of: "<\(name)>"), let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex) else {
+            return nil
+        }
+        return String(xml[open.upperBound..<close.lowerBound])
+    }
+}
