@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),
 
         .executableTarget(name: "jobstored", dependencies: [
-            "JobStoreServer", "JobStoreCore", "ObjectStore",
+            "JobStoreServer", "JobStoreCore", "JobStoreWire", "ObjectStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

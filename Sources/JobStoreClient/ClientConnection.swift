@@ -12,13 +12,9 @@ public final class ClientConnection: @unchecked Sendable {
     private var nextID: UInt32 = 1
     private var lostReason: JobStoreError?
 
-    /// `$XDG_RUNTIME_DIR/jobstored.sock`, else `/tmp/jobstored-$UID/jobstored.sock`; the
-    /// `JOBSTORED_SOCKET` variable overrides both. The daemon uses the same rule.
+    /// The daemon's default socket (see `SocketPath`).
     public static var defaultSocketPath: String {
-        let env = ProcessInfo.processInfo.environment
-        if let explicit = env["JOBSTORED_SOCKET"], !explicit.isEmpty { return explicit }
-        if let runtime = env["XDG_RUNTIME_DIR"], !runtime.isEmpty { return "\(runtime)/jobstored.sock" }
-        return "/tmp/jobstored-\(getuid())/jobstored.sock"
+        (try? SocketPath.defaultPath()) ?? "/tmp/jobstored-\(getuid())/jobstored.sock"
     }
 
     public init(path: String? = nil) throws {

@@ -38,7 +38,7 @@ public final class S3Client: @unchecked Sendable {
     public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
                      headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
         let (host, path) = location(bucket: bucket, key: key)
-        let payloadHash = Crypto.hex(Crypto.sha256(body))
+        let payloadHash = Crypto.sha256Hex(body)
         let request = SigV4.Request(method: method, path: path, query: query, headers: headers + [("host", host)], payloadHash: payloadHash)
         let signed = SigV4.sign(request, credentials: try credentials(), scope: SigV4.Scope(region: endpoint.region),
                                 date: AMZDate(secondsSince1970: Int(Date().timeIntervalSince1970)))

@@ -1,3 +1,5 @@
+import ObjectStore
+
 /// AWS Signature Version 4 as a pure function: `(request, credentials, scope, date) -> headers`
 /// (or presigned query parameters). No clock, no I/O: tested against AWS's published vectors.
 public enum SigV4 {
@@ -70,12 +72,12 @@ public enum SigV4 {
     }
 
     static func signature(_ canonical: String, credentials: AWSCredentials, scope: Scope, credentialScope: String, date: AMZDate) -> String {
-        let stringToSign = "AWS4-HMAC-SHA256\n\(date.timestamp)\n\(credentialScope)\n" + Crypto.hex(Crypto.sha256(Array(canonical.utf8)))
+        let stringToSign = "AWS4-HMAC-SHA256\n\(date.timestamp)\n\(credentialScope)\n" + Crypto.sha256Hex(Array(canonical.utf8))
         var key = Crypto.hmacSHA256(key: Array("AWS4\(credentials.secretAccessKey)".utf8), date.day)
         key = Crypto.hmacSHA256(key: key, scope.region)
         key = Crypto.hmacSHA256(key: key, scope.service)
         key = Crypto.hmacSHA256(key: key, "aws4_request")
-        return Crypto.hex(Crypto.hmacSHA256(key: key, stringToSign))
+        return SHA256Digest.hex(Crypto.hmacSHA256(key: key, stringToSign))
     }
 
     /// The canonical request and the signed-header list.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobStoreCore
 import JobStoreServer
+import JobStoreWire
 import Logging
 import ObjectStore
 
@@ -52,7 +53,7 @@ struct Daemon: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let path = try socket ?? SocketPaths.defaultPath()
+        let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let registry = StoreRegistry(backend: StoreRegistry.localOnly(durable: !noFsync))
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry)
@@ -69,24 +70,5 @@ struct Daemon: ParsableCommand {
         logger.info("received signal \(received); draining calls in flight (deadline \(shutdownDeadline)s)")
         let left = server.shutdown(deadline: shutdownDeadline)
         if left > 0 { throw ExitCode(1) }
-    }
-}
-
-/// The default socket path rule, shared with every client library.
-enum SocketPaths {
-    static func defaultPath() throws -> String {
-        let env = ProcessInfo.processInfo.environment
-        if let explicit = env["JOBSTORED_SOCKET"], !explicit.isEmpty { return explicit }
-        if let runtime = env["XDG_RUNTIME_DIR"], !runtime.isEmpty { return "\(runtime)/jobstored.sock" }
-        let dir = "/tmp/jobstored-\(getuid())"
-        // A directory in /tmp that someone else made first must not be trusted.
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw ValidationError("cannot create \(dir): \(String(cString: strerror(errno)))")
-        }
-        var st = stat()
-        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
-            throw ValidationError("\(dir) must be a directory owned by uid \(getuid()) with mode 0700")
-        }
-        return "\(dir)/jobstored.sock"
     }
 }

@@ -25,7 +25,7 @@ final class SigV4Tests: XCTestCase {
         let body = Array("Param1=value1".utf8)
         let request = SigV4.Request(method: "POST", path: "/",
                                     headers: [("Host", "example.amazonaws.com"), ("Content-Type", "application/x-www-form-urlencoded")],
-                                    payloadHash: Crypto.hex(Crypto.sha256(body)))
+                                    payloadHash: Crypto.sha256Hex(body))
         XCTAssertTrue(authorization(SigV4.sign(request, credentials: suite, scope: suiteScope, date: suiteDate))
             .hasSuffix("SignedHeaders=content-type;host;x-amz-date, Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"))
     }
