@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),
 
         .executableTarget(name: "jobstored", dependencies: [
-            "JobStoreServer", "JobStoreCore", "JobStoreWire", "ObjectStore",
+            "JobStoreServer", "JobStoreCore", "JobStoreWire", "ObjectStore", "S3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 import ObjectStore
 
 /// HMAC-SHA256 through OpenSSL 3's EVP interfaces (SHA-256 is ObjectStore's SHA256Digest). The
@@ -35,5 +36,24 @@ public enum Crypto {
     /// Hex SHA-256 of `data`, as SigV4 writes payload and request hashes.
     public static func sha256Hex(_ data: [UInt8]) -> String {
         SHA256Digest.hex(of: data)
+    }
+}
+
+/// MD5, for S3's Content-MD5 header (a transport check, not a security one).
+public enum MD5 {
+    nonisolated(unsafe) private static let algorithm: OpaquePointer = EVP_MD_fetch(nil, "MD5", nil)!
+
+    public static func digest(_ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        var length: UInt32 = 0
+        data.withUnsafeBufferPointer { d in _ = EVP_Digest(d.baseAddress, d.count, &out, &length, algorithm, nil) }
+        return out
+    }
+}
+
+/// Standard base64 (with padding), for Content-MD5 and SSE-C key headers.
+public enum Base64 {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
     }
 }

@@ -53,6 +53,16 @@ public final class S3Client: @unchecked Sendable {
                       message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
     }
 
+    /// A SigV4 presigned GET URL for the object, valid `expiresIn` seconds.
+    public func presignedURL(bucket: String, key: String, expiresIn seconds: Int) throws -> String {
+        let (host, path) = location(bucket: bucket, key: key)
+        let request = SigV4.Request(method: "GET", path: path, headers: [("host", host)], payloadHash: "UNSIGNED-PAYLOAD")
+        let query = SigV4.presign(request, credentials: try credentials(), scope: SigV4.Scope(region: endpoint.region),
+                                  date: AMZDate(secondsSince1970: Int(Date().timeIntervalSince1970)), expires: seconds)
+        return "\(endpoint.url.scheme ?? "https")://\(host)\(SigV4.encode(path, keepSlash: true))?"
+            + query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
+    }
+
     private func location(bucket: String, key: String?) -> (host: String, path: String) {
         var host = endpoint.url.host ?? "localhost"
         if let port = endpoint.url.port { host += ":\(port)" }

@@ -5,6 +5,7 @@ import JobStoreServer
 import JobStoreWire
 import Logging
 import ObjectStore
+import S3
 
 /// jobstored: the per-node daemon serving Toil job stores to every worker over a Unix socket.
 @main
@@ -32,6 +33,12 @@ struct Daemon: ParsableCommand {
     @Option(help: "Seconds to let calls in flight finish on SIGINT/SIGTERM.")
     var shutdownDeadline: Double = 30
 
+    @Option(help: "S3 endpoint URL for aws: stores (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS's regional endpoint).")
+    var endpoint: String?
+
+    @Option(help: "Maximum connections of the node's S3 session.")
+    var s3MaxConnections: Int = 64
+
     @Option(help: "Default lifetime, in seconds, of URLs from GetPublicUrl.")
     var urlExpiry: Int = 3600
 
@@ -55,7 +62,7 @@ struct Daemon: ParsableCommand {
 
         let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
-        let registry = StoreRegistry(backend: StoreRegistry.localOnly(durable: !noFsync))
+        let registry = StoreRegistry(backend: try backends())
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry)
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
@@ -70,5 +77,59 @@ struct Daemon: ParsableCommand {
         logger.info("received signal \(received); draining calls in flight (deadline \(shutdownDeadline)s)")
         let left = server.shutdown(deadline: shutdownDeadline)
         if left > 0 { throw ExitCode(1) }
+    }
+
+    /// local: stores on this node; aws: stores through one S3 session for the whole daemon.
+    func backends() throws -> StoreRegistry.BackendFactory {
+        let local = StoreRegistry.localOnly(durable: !noFsync)
+        let env = ProcessInfo.processInfo.environment
+        let endpointText = endpoint ?? env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"]
+        var endpointURL: URL?
+        if let endpointText {
+            guard let url = URL(string: endpointText), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ValidationError("invalid S3 endpoint \(endpointText)")
+            }
+            endpointURL = url
+        }
+        let session = CurlSession(maxConnections: s3MaxConnections)
+        let credentials: @Sendable () throws -> AWSCredentials = {
+            let env = ProcessInfo.processInfo.environment
+            guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
+                throw ObjectStoreError.permissionDenied("No AWS credentials: tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).")
+            }
+            return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"])
+        }
+        let stores = S3Stores(session: session, endpoint: endpointURL, credentials: credentials)
+        return { locator in
+            switch locator {
+            case .local: return try local(locator)
+            case .aws(let region, _): return stores.store(region: region)
+            }
+        }
+    }
+}
+
+/// One S3ObjectStore per region, all on the daemon's single session.
+final class S3Stores: @unchecked Sendable {
+    let session: CurlSession
+    let endpoint: URL?
+    let credentials: @Sendable () throws -> AWSCredentials
+    private let lock = NSLock()
+    private var byRegion: [String: S3ObjectStore] = [:]
+
+    init(session: CurlSession, endpoint: URL?, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.session = session
+        self.endpoint = endpoint
+        self.credentials = credentials
+    }
+
+    func store(region: String) -> S3ObjectStore {
+        lock.lock()
+        defer { lock.unlock() }
+        if let s = byRegion[region] { return s }
+        let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
+        let s = S3ObjectStore(client: S3Client(endpoint: .init(url: url, region: region), session: session, credentials: credentials))
+        byRegion[region] = s
+        return s
     }
 }

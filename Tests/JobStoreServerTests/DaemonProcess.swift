@@ -21,7 +21,7 @@ final class DaemonProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/jobstored").path
     }
 
-    init(extraArguments: [String] = []) throws {
+    init(extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         directory = NSTemporaryDirectory() + "jobstored-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/d.sock"
@@ -30,6 +30,10 @@ final class DaemonProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + extraArguments
         process.standardError = FileHandle.standardError
+        // Only the AWS settings a test gives: an inherited credential or endpoint must never
+        // send a test's traffic anywhere but the local S3 server.
+        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+        process.environment = inherited.merging(environment) { $1 }
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
@@ -41,6 +45,18 @@ final class DaemonProcess: @unchecked Sendable {
         }
         stop()
         throw JobStoreError(.unavailable, "daemon did not start listening on \(socket)")
+    }
+
+    /// A daemon whose aws: stores live on the test S3 server (`tools/dev-s3`).
+    static func withS3() throws -> DaemonProcess {
+        let env = ProcessInfo.processInfo.environment
+        guard let endpoint = env["JOBSTORE_TEST_S3_ENDPOINT"], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
+              let secret = env["JOBSTORE_TEST_S3_SECRET_KEY"] else {
+            XCTFail("JOBSTORE_TEST_S3_* not set: run eval \"$(tools/dev-s3 start)\" first (tools/test does)")
+            throw JobStoreError(.unavailable, "no test S3 server")
+        }
+        return try DaemonProcess(extraArguments: ["--endpoint", endpoint],
+                                 environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret])
     }
 
     func connect() throws -> JobStoreClient {

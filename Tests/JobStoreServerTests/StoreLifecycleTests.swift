@@ -95,7 +95,11 @@ final class StoreLifecycleTests: XCTestCase {
         }
     }
 
-    func testAWSLocatorWithoutS3BackendIsUnavailable() async throws {
-        await assertFails(.unavailable) { try await client.storeExists(StoreRequest(locator: "aws:us-east-1:fine-name")) }
+    /// No credentials anywhere: a clear error before any request leaves the node.
+    func testAWSStoreWithoutCredentialsSaysWhichSourcesWereTried() async throws {
+        await assertFails(.permissionDenied,
+                          message: "No AWS credentials: tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).") {
+            try await client.storeExists(StoreRequest(locator: "aws:us-east-1:fine-name"))
+        }
     }
 }

@@ -1,0 +1,192 @@
+import Foundation
+import ObjectStore
+
+/// The ObjectStore on S3 (any S3-compatible endpoint) through the node's one CurlSession.
+///
+/// This first cut sends each object as one PUT from memory (objects up to 5 GiB); parallel
+/// multipart transfers, SSE-C and retries are the next steps of the S3 issue.
+public final class S3ObjectStore: ObjectStore {
+    public let client: S3Client
+    /// The largest object a single PUT may carry (S3's limit).
+    public static let maxSinglePut = 5 << 30
+
+    public init(client: S3Client) {
+        self.client = client
+    }
+
+    public func createBucket(_ bucket: String) throws {
+        do {
+            try client.send("PUT", bucket: bucket)
+        } catch let e as S3Client.S3Error where e.code == "BucketAlreadyOwnedByYou" || e.code == "BucketAlreadyExists" {
+            throw ObjectStoreError.bucketAlreadyExists(bucket)
+        } catch {
+            throw map(error, bucket: bucket, key: nil)
+        }
+    }
+
+    public func bucketExists(_ bucket: String) throws -> Bool {
+        do {
+            return try client.send("HEAD", bucket: bucket, accept: [404]).status != 404
+        } catch {
+            throw map(error, bucket: bucket, key: nil)
+        }
+    }
+
+    public func destroyBucket(_ bucket: String) throws {
+        guard try bucketExists(bucket) else { return }
+        while true {
+            let page = try list(bucket, prefix: "", startAfter: "", maxKeys: 1000)
+            if page.objects.isEmpty { break }
+            try delete(bucket, keys: page.objects.map(\.key))
+        }
+        do {
+            try client.send("DELETE", bucket: bucket, accept: [404])
+        } catch {
+            throw map(error, bucket: bucket, key: nil)
+        }
+    }
+
+    public func put(_ bucket: String, key: String, body: any ByteSource, options: PutOptions) throws -> ObjectInfo {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try body.read(into: $0) }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > Self.maxSinglePut { throw ObjectStoreError.invalidName("\(key): larger than 5 GiB") }
+        }
+        var metadata = options.metadata
+        if let trailing = options.trailingMetadata { metadata.merge(trailing()) { $1 } }
+        var headers = metadata.sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
+        headers.append(("Content-MD5", Base64.encode(MD5.digest(bytes))))
+        if options.createOnly { headers.append(("If-None-Match", "*")) }
+        do {
+            let response = try client.send("PUT", bucket: bucket, key: key, headers: headers, body: bytes)
+            return ObjectInfo(key: key, size: UInt64(bytes.count), etag: response.headers["etag"] ?? "", metadata: metadata,
+                              lastModified: Date().timeIntervalSince1970)
+        } catch {
+            throw map(error, bucket: bucket, key: key)
+        }
+    }
+
+    public func get(_ bucket: String, key: String, into sink: any ByteSink, options: GetOptions) throws -> ObjectInfo {
+        var headers: [(String, String)] = []
+        if let range = options.range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")) }
+        if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
+        let response: CurlSession.Response
+        do {
+            response = try client.send("GET", bucket: bucket, key: key, headers: headers)
+        } catch {
+            throw map(error, bucket: bucket, key: key)
+        }
+        try response.body.withUnsafeBytes { try sink.write($0) }
+        var info = Self.info(key: key, headers: response.headers)
+        if options.range == nil { info.size = UInt64(response.body.count) }
+        return info
+    }
+
+    public func head(_ bucket: String, key: String, options: GetOptions) throws -> ObjectInfo? {
+        do {
+            let response = try client.send("HEAD", bucket: bucket, key: key, accept: [404])
+            if response.status == 404 {
+                // HEAD has no body to tell a missing bucket from a missing key.
+                if try !bucketExists(bucket) { throw ObjectStoreError.noSuchBucket(bucket) }
+                return nil
+            }
+            return Self.info(key: key, headers: response.headers)
+        } catch let e as ObjectStoreError {
+            throw e
+        } catch {
+            throw map(error, bucket: bucket, key: key)
+        }
+    }
+
+    public func list(_ bucket: String, prefix: String, startAfter: String, maxKeys: Int) throws -> ListPage {
+        var query = [("list-type", "2"), ("max-keys", String(max(1, min(maxKeys, 1000)))), ("prefix", prefix)]
+        if !startAfter.isEmpty { query.append(("start-after", startAfter)) }
+        let xml: String
+        do {
+            xml = String(decoding: try client.send("GET", bucket: bucket, query: query).body, as: UTF8.self)
+        } catch {
+            throw map(error, bucket: bucket, key: nil)
+        }
+        var objects: [ObjectInfo] = []
+        for block in xml.components(separatedBy: "<Contents>").dropFirst() {
+            guard let key = S3Client.element("Key", in: block).map(XMLText.unescape) else { continue }
+            let size = UInt64(S3Client.element("Size", in: block) ?? "0") ?? 0
+            objects.append(ObjectInfo(key: key, size: size, etag: XMLText.unescape(S3Client.element("ETag", in: block) ?? "")))
+        }
+        return ListPage(objects: objects, truncated: S3Client.element("IsTruncated", in: xml) == "true")
+    }
+
+    /// DeleteObjects, 1,000 keys per request (Toil sends one DELETE per object).
+    public func delete(_ bucket: String, keys: [String]) throws {
+        var start = 0
+        while start < keys.count {
+            let batch = keys[start..<min(start + 1000, keys.count)]
+            start += batch.count
+            let body = Array(("<Delete><Quiet>true</Quiet>"
+                + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>").utf8)
+            do {
+                let response = try client.send("POST", bucket: bucket, query: [("delete", "")],
+                                               headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")],
+                                               body: body, accept: [404])
+                if response.status == 404 { return }
+                let xml = String(decoding: response.body, as: UTF8.self)
+                if xml.contains("<Error>") {
+                    throw ObjectStoreError.io("DeleteObjects failed: \(S3Client.element("Message", in: xml) ?? xml)")
+                }
+            } catch let e as ObjectStoreError {
+                throw e
+            } catch {
+                throw map(error, bucket: bucket, key: nil)
+            }
+        }
+    }
+
+    public func localPath(_ bucket: String, key: String) throws -> String? { nil }
+
+    public func url(_ bucket: String, key: String, expiresIn seconds: Int) throws -> String {
+        try client.presignedURL(bucket: bucket, key: key, expiresIn: seconds)
+    }
+
+    static func info(key: String, headers: [String: String]) -> ObjectInfo {
+        var metadata: [String: String] = [:]
+        for (name, value) in headers where name.hasPrefix("x-amz-meta-") {
+            metadata[String(name.dropFirst("x-amz-meta-".count))] = value
+        }
+        return ObjectInfo(key: key, size: UInt64(headers["content-length"] ?? "0") ?? 0, etag: headers["etag"] ?? "", metadata: metadata)
+    }
+
+    func map(_ error: Error, bucket: String, key: String?) -> ObjectStoreError {
+        if let e = error as? ObjectStoreError { return e }
+        if let e = error as? S3Client.S3Error {
+            switch (e.status, e.code) {
+            case (_, "NoSuchBucket"): return .noSuchBucket(bucket)
+            case (_, "NoSuchKey"), (404, _): return .noSuchKey(key ?? bucket)
+            case (412, _): return .preconditionFailed("\(key ?? bucket): \(e.message)")
+            case (403, _): return .permissionDenied("\(e.code): \(e.message)")
+            case (400, "InvalidArgument") where e.message.lowercased().contains("encrypt"): return .badEncryptionKey(e.message)
+            case (500..., _), (429, _), (_, "SlowDown"): return .unavailable("\(e.code): \(e.message)")
+            default: return .io("\(e)")
+            }
+        }
+        if let e = error as? CurlSession.TransportError { return .unavailable("\(e)") }
+        return .io("\(error)")
+    }
+}
+
+/// XML text escaping for keys in S3 request and response bodies.
+enum XMLText {
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "'", with: "&apos;")
+    }
+
+    static func unescape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&#34;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import XCTest
+
+/// The job-store operations through the daemon on an `aws:` store, on real SeaweedFS.
+final class S3StoreTests: XCTestCase {
+    var daemon: DaemonProcess!
+    var client: JobStoreClient!
+    var locator: String!
+
+    override func setUp() async throws {
+        daemon = try DaemonProcess.withS3()
+        client = try daemon.connect()
+        locator = "aws:us-east-1:jobstore-test-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await client.initialize(StoreRequest(locator: locator))
+    }
+
+    override func tearDown() async throws {
+        if let client, let locator {
+            _ = try? await client.destroy(StoreRequest(locator: locator))
+            let exists = try await client.storeExists(StoreRequest(locator: locator)).exists
+            XCTAssertFalse(exists, "the test bucket is removed")
+            client.connection.close()
+        }
+        daemon?.stop()
+    }
+
+    func testStoreLifecycleAndJobs() async throws {
+        await assertFails(.alreadyExists, kind: .jobStoreExists) { try await client.initialize(StoreRequest(locator: locator)) }
+        _ = try await client.resume(StoreRequest(locator: locator))
+        let id = try await client.assignJobId(AssignJobIdRequest(locator: locator)).jobId
+        _ = try await client.createJob(JobBody(locator: locator, jobId: id, body: pattern(5000)))
+        let loaded = try await client.loadJob(JobRequest(locator: locator, jobId: id)).body
+        XCTAssertEqual(loaded, pattern(5000))
+        let listed = try await client.listJobs(ListJobsRequest(locator: locator, includeBodies: true))
+        XCTAssertEqual(listed.jobs.map(\.jobId), [id])
+        await assertFails(.notFound, kind: .noSuchJob) { try await client.loadJob(JobRequest(locator: locator, jobId: "nope")) }
+        let missing = "aws:us-east-1:jobstore-missing-\(UUID().uuidString.prefix(8).lowercased())"
+        await assertFails(.notFound, kind: .noSuchJobStore) { try await client.resume(StoreRequest(locator: missing)) }
+    }
+
+    func testFilesHintsAndCleanup() async throws {
+        _ = try await client.createJob(JobBody(locator: locator, jobId: "parent", body: [1]))
+        for size in [0, 1, 1 << 20, 5 << 20] {
+            let bytes = pattern(size, seed: UInt8(size % 200))
+            let info = try await client.upload(WriteFileRequest(locator: locator, basename: "f"), bytes, chunk: 1 << 20)
+            let back = try await client.download(locator, info.fileId)
+            XCTAssertTrue(back == bytes, "\(size) bytes")
+            let stat = try await client.getFileSize(FileRequest(locator: locator, fileId: info.fileId))
+            XCTAssertEqual(stat.size, UInt64(size))
+        }
+        let owned = try await client.upload(WriteFileRequest(locator: locator, jobId: "parent", cleanup: true, basename: "o"), [1])
+        let hinted = try await client.upload(WriteFileRequest(locator: locator, jobId: "parent", cleanup: true, basename: "h.txt",
+                                                              hints: ["wf", "task"]), [2])
+        XCTAssertEqual(hinted.fileId, "wf/task/files/h.txt")
+        let updated = try await client.updateFileStream(UpdateFileRequest(locator: locator, fileId: owned.fileId, executable: true)) {
+            try await $0.write([9, 9])
+        }
+        XCTAssertTrue(updated.executable)
+        _ = try await client.deleteJob(JobRequest(locator: locator, jobId: "parent"))
+        for gone in [owned, hinted] {
+            let exists = try await client.fileExists(FileRequest(locator: locator, fileId: gone.fileId)).exists
+            XCTAssertFalse(exists)
+        }
+    }
+
+    func testSharedFilesLogsAndPresignedURL() async throws {
+        try await client.writeShared(locator, "config.pickle", [1, 2, 3])
+        let shared = try await client.readShared(locator, "config.pickle")
+        XCTAssertEqual(shared, [1, 2, 3])
+        for i in 0..<3 { _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: [UInt8(i)])) }
+        let logs = try await client.readLogs(ReadLogsRequest(locator: locator))
+        XCTAssertEqual(logs.messages.count, 3)
+        let again = try await client.readLogs(ReadLogsRequest(locator: locator))
+        XCTAssertEqual(again.messages, [])
+        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "u"), Array("presigned".utf8))
+        let url = try await client.getPublicUrl(PublicUrlRequest(locator: locator, fileId: info.fileId, expiresSeconds: 60)).url
+        XCTAssertTrue(url.contains("X-Amz-Signature="))
+        // The URL works without credentials.
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-sf", url]
+        let out = Pipe()
+        curl.standardOutput = out
+        try curl.run()
+        let fetched = out.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        XCTAssertEqual(curl.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: fetched, as: UTF8.self), "presigned")
+    }
+}
