@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "JobStoreWireTests", dependencies: ["JobStoreWire"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
         .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore"]),
-        .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire"]),
+        .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3"]),
         .testTarget(name: "S3Tests", dependencies: ["S3"]),
     ]
 )

@@ -8,11 +8,18 @@ extension JobStore {
         try putChecked(Keys.shared + name, source, encrypted: encrypted && !Self.alwaysUnencrypted.contains(name))
     }
 
+    /// Reads a shared file; one written unencrypted (Toil's encrypted=False) in a store with a
+    /// key is read without the key when the keyed read is refused before any byte arrived.
     public func readSharedFile(_ name: String, into sink: any ByteSink) throws -> StoredFile {
         try Names.checkSharedFileName(name)
-        let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name),
-                                   encrypted: !Self.alwaysUnencrypted.contains(name))
-        return StoredFile(id: name, size: info.size, executable: false)
+        let encrypted = !Self.alwaysUnencrypted.contains(name) && !options.sseKeyPath.isEmpty
+        do {
+            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), encrypted: encrypted)
+            return StoredFile(id: name, size: info.size, executable: false)
+        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && encrypted {
+            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), encrypted: false)
+            return StoredFile(id: name, size: info.size, executable: false)
+        }
     }
 
     public func sharedFileExists(_ name: String) throws -> Bool {

@@ -59,6 +59,7 @@ public final class S3ObjectStore: ObjectStore {
         if let trailing = options.trailingMetadata { metadata.merge(trailing()) { $1 } }
         var headers = metadata.sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
         headers.append(("Content-MD5", Base64.encode(MD5.digest(bytes))))
+        headers += Self.sseHeaders(options.encryptionKey)
         if options.createOnly { headers.append(("If-None-Match", "*")) }
         do {
             let response = try client.send("PUT", bucket: bucket, key: key, headers: headers, body: bytes)
@@ -73,6 +74,7 @@ public final class S3ObjectStore: ObjectStore {
         var headers: [(String, String)] = []
         if let range = options.range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")) }
         if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
+        headers += Self.sseHeaders(options.encryptionKey)
         let response: CurlSession.Response
         do {
             response = try client.send("GET", bucket: bucket, key: key, headers: headers)
@@ -87,7 +89,9 @@ public final class S3ObjectStore: ObjectStore {
 
     public func head(_ bucket: String, key: String, options: GetOptions) throws -> ObjectInfo? {
         do {
-            let response = try client.send("HEAD", bucket: bucket, key: key, accept: [404])
+            var headers = Self.sseHeaders(options.encryptionKey)
+            if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
+            let response = try client.send("HEAD", bucket: bucket, key: key, headers: headers, accept: [404])
             if response.status == 404 {
                 // HEAD has no body to tell a missing bucket from a missing key.
                 if try !bucketExists(bucket) { throw ObjectStoreError.noSuchBucket(bucket) }
@@ -150,6 +154,14 @@ public final class S3ObjectStore: ObjectStore {
         try client.presignedURL(bucket: bucket, key: key, expiresIn: seconds)
     }
 
+    /// SSE-C: the key travels with every call that touches the object's bytes or its size.
+    static func sseHeaders(_ key: EncryptionKey?) -> [(String, String)] {
+        guard let key else { return [] }
+        return [("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                ("x-amz-server-side-encryption-customer-key", Base64.encode(key.bytes)),
+                ("x-amz-server-side-encryption-customer-key-MD5", Base64.encode(MD5.digest(key.bytes)))]
+    }
+
     static func info(key: String, headers: [String: String]) -> ObjectInfo {
         var metadata: [String: String] = [:]
         for (name, value) in headers where name.hasPrefix("x-amz-meta-") {
@@ -164,9 +176,13 @@ public final class S3ObjectStore: ObjectStore {
             switch (e.status, e.code) {
             case (_, "NoSuchBucket"): return .noSuchBucket(bucket)
             case (_, "NoSuchKey"), (404, _): return .noSuchKey(key ?? bucket)
+            case (400, "BadDigest"): return .dataLoss("\(key ?? bucket): the server received other bytes than sent")
+            // Our object requests carry nothing else a server could reject this way: an encrypted
+            // object read without its key, or with another one.
+            case (400, _) where key != nil, (403, "AccessDenied") where key != nil:
+                return .badEncryptionKey("\(key ?? ""): the SSE-C key is missing or wrong (\(e.code) \(e.message))")
             case (412, _): return .preconditionFailed("\(key ?? bucket): \(e.message)")
             case (403, _): return .permissionDenied("\(e.code): \(e.message)")
-            case (400, "InvalidArgument") where e.message.lowercased().contains("encrypt"): return .badEncryptionKey(e.message)
             case (500..., _), (429, _), (_, "SlowDown"): return .unavailable("\(e.code): \(e.message)")
             default: return .io("\(e)")
             }
