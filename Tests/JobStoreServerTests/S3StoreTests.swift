@@ -4,14 +4,17 @@ import JobStoreWire
 import S3
 import XCTest
 
-/// The job-store operations through the daemon on an `aws:` store, on real SeaweedFS.
-final class S3StoreTests: XCTestCase {
+/// The job-store operations through the daemon on an `aws:` store, on real SeaweedFS; the
+/// moto subclass below runs the same scenarios on the second S3 dialect.
+class S3StoreTests: XCTestCase {
     var daemon: DaemonProcess!
     var client: JobStoreClient!
     var locator: String!
+    /// The variable naming the S3 endpoint these tests use.
+    class var endpointVariable: String { "JOBSTORE_TEST_S3_ENDPOINT" }
 
     override func setUp() async throws {
-        daemon = try DaemonProcess.withS3()
+        daemon = try DaemonProcess.withS3(endpointVariable: Self.endpointVariable)
         client = try daemon.connect()
         locator = "aws:us-east-1:jobstore-test-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await client.initialize(StoreRequest(locator: locator))
@@ -90,6 +93,15 @@ final class S3StoreTests: XCTestCase {
         XCTAssertEqual(curl.terminationStatus, 0)
         XCTAssertEqual(String(decoding: fetched, as: UTF8.self), "presigned")
     }
+}
+
+/// The same scenarios on moto_server, a second S3 dialect.
+final class MotoStoreTests: S3StoreTests {
+    override class var endpointVariable: String { "JOBSTORE_TEST_MOTO_ENDPOINT" }
+
+    override func testStoreLifecycleAndJobs() async throws { try await super.testStoreLifecycleAndJobs() }
+    override func testFilesHintsAndCleanup() async throws { try await super.testFilesHintsAndCleanup() }
+    override func testSharedFilesLogsAndPresignedURL() async throws { try await super.testSharedFilesLogsAndPresignedURL() }
 }
 
 /// SSE-C and integrity on real SeaweedFS, which enforces SSE-C.
