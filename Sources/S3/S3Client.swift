@@ -25,6 +25,11 @@ public final class S3Client: @unchecked Sendable {
 
     public let endpoint: Endpoint
     public let session: CurlSession
+    /// Attempts per request for retryable failures (5xx, 429/SlowDown, resets, timeouts).
+    public var maxAttempts = 6
+    /// Full-jitter backoff: attempt n sleeps a random time up to min(cap, base × 2ⁿ).
+    public var backoffBase = 0.1
+    public var backoffCap = 10.0
     private let credentials: @Sendable () throws -> AWSCredentials
 
     public init(endpoint: Endpoint, session: CurlSession, credentials: @escaping @Sendable () throws -> AWSCredentials) {
@@ -33,9 +38,33 @@ public final class S3Client: @unchecked Sendable {
         self.credentials = credentials
     }
 
-    /// Sends one signed request; non-2xx answers become `S3Error` unless `accept` lists them.
+    /// Sends one signed request, retrying retryable failures with full-jitter backoff (honouring
+    /// Retry-After) and signing every attempt afresh; non-2xx answers become `S3Error` unless
+    /// `accept` lists them. Every S3 call used here is idempotent, so a retry is always safe.
     @discardableResult
     public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
+                     headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
+        var attempt = 0
+        while true {
+            do {
+                return try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept)
+            } catch let failure as RetryableFailure {
+                attempt += 1
+                guard attempt < maxAttempts else { throw failure.error }
+                let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(attempt, 20))))
+                let delay = max(jitter, failure.retryAfter ?? 0)
+                usleep(useconds_t(min(delay, backoffCap) * 1_000_000))
+            }
+        }
+    }
+
+    /// A failure worth another attempt, carrying the error to throw when attempts run out.
+    struct RetryableFailure: Error {
+        let error: Error
+        let retryAfter: Double?
+    }
+
+    private func sendOnce(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
                      headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
         let (host, path) = location(bucket: bucket, key: key)
         let payloadHash = Crypto.sha256Hex(body)
@@ -46,11 +75,20 @@ public final class S3Client: @unchecked Sendable {
         if !query.isEmpty {
             url += "?" + query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
         }
-        let response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body))
+        let response: CurlSession.Response
+        do {
+            response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body))
+        } catch let e as CurlSession.TransportError {
+            throw RetryableFailure(error: e, retryAfter: nil)
+        }
         if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
         let xml = String(decoding: response.body, as: UTF8.self)
-        throw S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
-                      message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
+        let error = S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
+                            message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
+        if response.status >= 500 || response.status == 429 || error.code == "SlowDown" || error.code == "RequestTimeout" {
+            throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init))
+        }
+        throw error
     }
 
     /// A SigV4 presigned GET URL for the object, valid `expiresIn` seconds.
