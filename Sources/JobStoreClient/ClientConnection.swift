@@ -85,16 +85,10 @@ public final class ClientConnection: @unchecked Sendable {
     }
 
     func sendData(callID: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = min(WireLimits.maxDataBytes, bytes.count - offset)
-            do {
-                try writer.send(FrameHeader(payloadLength: 0, callID: callID, code: 0, type: .data),
-                                payload: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
-            } catch {
-                throw JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
-            }
-            offset += n
+        do {
+            try writer.sendData(callID: callID, bytes)
+        } catch {
+            throw JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
         }
     }
 

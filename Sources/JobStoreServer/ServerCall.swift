@@ -80,19 +80,13 @@ public final class ServerCall: @unchecked Sendable {
     /// Sends download bytes as DATA frames of at most 1 MiB each.
     public func send(_ bytes: UnsafeRawBufferPointer) throws {
         if let failure = currentFailure() { throw failure }
-        var offset = 0
-        while offset < bytes.count {
-            let n = min(WireLimits.maxDataBytes, bytes.count - offset)
-            do {
-                try writer.send(FrameHeader(payloadLength: 0, callID: callID, code: 0, type: .data),
-                                payload: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
-            } catch {
-                fail(JobStoreError(.cancelled, "client went away"))
-                throw JobStoreError(.cancelled, "client went away")
-            }
-            stats.addBytesOut(n)
-            offset += n
+        do {
+            try writer.sendData(callID: callID, bytes)
+        } catch {
+            fail(JobStoreError(.cancelled, "client went away"))
+            throw JobStoreError(.cancelled, "client went away")
         }
+        stats.addBytesOut(bytes.count)
     }
 
     private func currentFailure() -> JobStoreError? {

@@ -163,6 +163,17 @@ public final class FrameWriter: Sendable {
         if let r { throw r }
     }
 
+    /// Sends `bytes` as DATA frames of the call, each at most `WireLimits.maxDataBytes`.
+    public func sendData(callID: UInt32, _ bytes: UnsafeRawBufferPointer) throws(SocketError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(WireLimits.maxDataBytes, bytes.count - offset)
+            try send(FrameHeader(payloadLength: 0, callID: callID, code: 0, type: .data),
+                     payload: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
+            offset += n
+        }
+    }
+
     private func sendAll(_ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, descriptor: Int32?) -> SocketError? {
         var sentHead = 0
         var sentBody = 0

@@ -136,3 +136,22 @@ extension JobStoreClient {
         return out
     }
 }
+
+/// A test case with its own daemon, a connected client and an initialized local store.
+class LocalStoreTestCase: XCTestCase {
+    var daemon: DaemonProcess!
+    var client: JobStoreClient!
+    var locator: String!
+
+    override func setUp() async throws {
+        daemon = try DaemonProcess()
+        client = try daemon.connect()
+        locator = daemon.locator()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+    }
+
+    override func tearDown() async throws {
+        client?.connection.close()
+        daemon?.stop()
+    }
+}

@@ -3,23 +3,7 @@ import JobStoreClient
 import JobStoreWire
 import XCTest
 
-final class FileTests: XCTestCase {
-    var daemon: DaemonProcess!
-    var client: JobStoreClient!
-    var locator: String!
-
-    override func setUp() async throws {
-        daemon = try DaemonProcess()
-        client = try daemon.connect()
-        locator = daemon.locator()
-        _ = try await client.initialize(StoreRequest(locator: locator))
-    }
-
-    override func tearDown() async throws {
-        client.connection.close()
-        daemon.stop()
-    }
-
+final class FileTests: LocalStoreTestCase {
     private var storeDirectory: String { String(locator.dropFirst("local:".count)) }
 
     func testStreamsOfEverySizeRoundTrip() async throws {

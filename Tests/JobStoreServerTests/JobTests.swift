@@ -2,23 +2,7 @@ import JobStoreClient
 import JobStoreWire
 import XCTest
 
-final class JobTests: XCTestCase {
-    var daemon: DaemonProcess!
-    var client: JobStoreClient!
-    var locator: String!
-
-    override func setUp() async throws {
-        daemon = try DaemonProcess()
-        client = try daemon.connect()
-        locator = daemon.locator()
-        _ = try await client.initialize(StoreRequest(locator: locator))
-    }
-
-    override func tearDown() async throws {
-        client.connection.close()
-        daemon.stop()
-    }
-
+final class JobTests: LocalStoreTestCase {
     func testJobRoundTrip() async throws {
         let id = try await client.assignJobId(AssignJobIdRequest(locator: locator, jobName: "align")).jobId
         XCTAssertEqual(id.count, 36)
