@@ -42,8 +42,14 @@ public final class JobStore: @unchecked Sendable {
     public func resume() throws {
         try mapped {
             guard try store.bucketExists(bucket) else { throw JobStoreFailure.noSuchJobStore(locator.description) }
+            // Leftovers of writes a crash interrupted (never visible to readers) go now.
+            _ = try store.collectGarbage(bucket, olderThan: Self.garbageAge)
         }
     }
+
+    /// Interrupted writes older than this are removed when a store is resumed; a write in
+    /// progress on another node is never that old.
+    static let garbageAge: Double = 6 * 3600
 
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }

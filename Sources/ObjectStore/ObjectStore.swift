@@ -40,6 +40,14 @@ public protocol ObjectStore: Sendable {
 
     /// A URL by which the object can be read without this daemon, valid for `expiresIn` seconds.
     func url(_ bucket: String, key: String, expiresIn seconds: Int) throws -> String
+
+    /// Removes what interrupted writes left behind that is older than `age` seconds (local:
+    /// unpublished versions; S3: unfinished multipart uploads). Returns how many were removed.
+    func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int
+}
+
+extension ObjectStore {
+    public func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int { 0 }
 }
 
 /// What a put carries besides the body.

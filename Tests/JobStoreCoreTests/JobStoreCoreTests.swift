@@ -77,3 +77,22 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [Array("new".utf8)])
     }
 }
+
+final class ResumeTests: XCTestCase {
+    func testResumeRemovesOldLeftoversOfInterruptedWrites() throws {
+        let root = NSTemporaryDirectory() + "resume-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = JobStore(locator: try Locator("local:\(root)"), store: LocalObjectStore(durable: false))
+        try store.initialize()
+        try store.writeJob("j", body: [1])
+        let orphan = root + "/versions/orphan"
+        let fresh = root + "/versions/fresh-orphan"
+        try FileManager.default.createDirectory(atPath: orphan, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7 * 3600)], ofItemAtPath: orphan)
+        try store.resume()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: orphan))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fresh), "a write that may still be in progress is kept")
+        XCTAssertEqual(try store.loadJob("j"), [1])
+    }
+}
