@@ -5,6 +5,7 @@ import COpenSSL
 public final class SHA256Digest {
     nonisolated(unsafe) private static let algorithm: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)!
     private let context: OpaquePointer
+    private var final: String?
 
     public init() {
         context = EVP_MD_CTX_new()!
@@ -23,10 +24,12 @@ public final class SHA256Digest {
 
     /// The digest as 64 lower-case hex characters; the digest cannot be updated afterwards.
     public func finalizeHex() -> String {
+        if let final { return final }
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &out, &length)
-        return Self.hex(out)
+        final = Self.hex(out)
+        return final!
     }
 
     public static func hex(_ bytes: [UInt8]) -> String {

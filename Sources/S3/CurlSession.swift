@@ -12,12 +12,17 @@ public final class CurlSession: @unchecked Sendable {
         public var method: String
         public var url: String
         public var headers: [(String, String)]
-        public var body: [UInt8]
-        public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        /// A slice, so that a part's buffer from the pool is sent without a copy.
+        public var body: ArraySlice<UInt8>
+        /// Reserve this much for the response body (a ranged GET knows its size).
+        public var expectedResponseBytes: Int
+        public init(method: String, url: String, headers: [(String, String)] = [], body: ArraySlice<UInt8> = [],
+                    expectedResponseBytes: Int = 0) {
             self.method = method
             self.url = url
             self.headers = headers
             self.body = body
+            self.expectedResponseBytes = expectedResponseBytes
         }
     }
 
@@ -95,7 +100,7 @@ public final class CurlSession: @unchecked Sendable {
 /// One HTTP exchange in flight: the easy handle and the memory it reads from and writes to.
 final class Transfer: @unchecked Sendable {
     let easy: UnsafeMutableRawPointer
-    private let body: [UInt8]
+    private var body: ArraySlice<UInt8>
     private var bodyOffset = 0
     private var received: [UInt8] = []
     private var headers: [String: String] = [:]
@@ -107,6 +112,7 @@ final class Transfer: @unchecked Sendable {
     init(_ request: CurlSession.Request, stallSeconds: Int) {
         easy = curl_easy_init()
         body = request.body
+        received.reserveCapacity(request.expectedResponseBytes)
         let context = Unmanaged.passUnretained(self).toOpaque()
         jobstore_curl_setopt_ptr(easy, CURLOPT_URL, request.url)
         jobstore_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -183,6 +189,7 @@ final class Transfer: @unchecked Sendable {
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             outcome = .failure(CurlSession.TransportError(code: Int(code.rawValue), message: message))
         }
+        body = []  // the caller may reuse the buffer as soon as it wakes: hold no reference to it
         done.lock()
         result = outcome
         done.broadcast()

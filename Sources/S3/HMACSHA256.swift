@@ -37,6 +37,12 @@ public enum Crypto {
     public static func sha256Hex(_ data: [UInt8]) -> String {
         SHA256Digest.hex(of: data)
     }
+
+    public static func sha256Hex(_ data: ArraySlice<UInt8>) -> String {
+        let d = SHA256Digest()
+        data.withUnsafeBytes { d.update($0) }
+        return d.finalizeHex()
+    }
 }
 
 /// MD5, for S3's Content-MD5 header (a transport check, not a security one).
@@ -44,6 +50,10 @@ public enum MD5 {
     nonisolated(unsafe) private static let algorithm: OpaquePointer = EVP_MD_fetch(nil, "MD5", nil)!
 
     public static func digest(_ data: [UInt8]) -> [UInt8] {
+        digest(data[...])
+    }
+
+    public static func digest(_ data: ArraySlice<UInt8>) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 16)
         var length: UInt32 = 0
         data.withUnsafeBufferPointer { d in _ = EVP_Digest(d.baseAddress, d.count, &out, &length, algorithm, nil) }

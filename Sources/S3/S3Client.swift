@@ -30,11 +30,15 @@ public final class S3Client: @unchecked Sendable {
     /// Full-jitter backoff: attempt n sleeps a random time up to min(cap, base × 2ⁿ).
     public var backoffBase = 0.1
     public var backoffCap = 10.0
+    /// The pace shared by every request of this client after a throttle.
+    public let rate: AdaptiveRate
     private let credentials: @Sendable () throws -> AWSCredentials
 
-    public init(endpoint: Endpoint, session: CurlSession, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+    public init(endpoint: Endpoint, session: CurlSession, rate: AdaptiveRate = AdaptiveRate(),
+                credentials: @escaping @Sendable () throws -> AWSCredentials) {
         self.endpoint = endpoint
         self.session = session
+        self.rate = rate
         self.credentials = credentials
     }
 
@@ -43,12 +47,18 @@ public final class S3Client: @unchecked Sendable {
     /// `accept` lists them. Every S3 call used here is idempotent, so a retry is always safe.
     @discardableResult
     public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
-                     headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
+                     headers: [(String, String)] = [], body: ArraySlice<UInt8> = [], accept: Set<Int> = [],
+                     expectedResponseBytes: Int = 0) throws -> CurlSession.Response {
         var attempt = 0
         while true {
             do {
-                return try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body, accept: accept)
+                rate.admit()
+                let response = try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body,
+                                            accept: accept, expectedResponseBytes: expectedResponseBytes)
+                rate.succeeded()
+                return response
             } catch let failure as RetryableFailure {
+                if failure.throttle { rate.throttled() }
                 attempt += 1
                 guard attempt < maxAttempts else { throw failure.error }
                 let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(attempt, 20))))
@@ -58,16 +68,28 @@ public final class S3Client: @unchecked Sendable {
         }
     }
 
+    @discardableResult
+    public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
+                     headers: [(String, String)] = [], body: [UInt8], accept: Set<Int> = []) throws -> CurlSession.Response {
+        try send(method, bucket: bucket, key: key, query: query, headers: headers, body: body[...], accept: accept)
+    }
+
     /// A failure worth another attempt, carrying the error to throw when attempts run out.
     struct RetryableFailure: Error {
         let error: Error
         let retryAfter: Double?
+        /// The server asked the whole session to slow down (503, 429, SlowDown).
+        var throttle = false
     }
 
-    private func sendOnce(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
-                     headers: [(String, String)] = [], body: [UInt8] = [], accept: Set<Int> = []) throws -> CurlSession.Response {
+    private func sendOnce(_ method: String, bucket: String, key: String?, query: [(String, String)],
+                          headers: [(String, String)], body: ArraySlice<UInt8>, accept: Set<Int>,
+                          expectedResponseBytes: Int) throws -> CurlSession.Response {
         let (host, path) = location(bucket: bucket, key: key)
-        let payloadHash = Crypto.sha256Hex(body)
+        // A body covered by Content-MD5 (checked by the server) need not be hashed a second
+        // time for the signature: S3's UNSIGNED-PAYLOAD, only in that case.
+        let covered = !body.isEmpty && headers.contains { $0.0.lowercased() == "content-md5" }
+        let payloadHash = covered ? "UNSIGNED-PAYLOAD" : Crypto.sha256Hex(body)
         let request = SigV4.Request(method: method, path: path, query: query, headers: headers + [("host", host)], payloadHash: payloadHash)
         let signed = SigV4.sign(request, credentials: try credentials(), scope: SigV4.Scope(region: endpoint.region),
                                 date: AMZDate(secondsSince1970: Int(Date().timeIntervalSince1970)))
@@ -77,7 +99,8 @@ public final class S3Client: @unchecked Sendable {
         }
         let response: CurlSession.Response
         do {
-            response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body))
+            response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body,
+                                                               expectedResponseBytes: expectedResponseBytes))
         } catch let e as CurlSession.TransportError {
             throw RetryableFailure(error: e, retryAfter: nil)
         }
@@ -86,7 +109,8 @@ public final class S3Client: @unchecked Sendable {
         let error = S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
                             message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
         if response.status >= 500 || response.status == 429 || error.code == "SlowDown" || error.code == "RequestTimeout" {
-            throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init))
+            let throttle = response.status == 503 || response.status == 429 || error.code == "SlowDown"
+            throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle)
         }
         throw error
     }

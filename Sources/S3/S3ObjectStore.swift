@@ -3,15 +3,25 @@ import ObjectStore
 
 /// The ObjectStore on S3 (any S3-compatible endpoint) through the node's one CurlSession.
 ///
-/// This first cut sends each object as one PUT from memory (objects up to 5 GiB); parallel
-/// multipart transfers, SSE-C and retries are the next steps of the S3 issue.
+/// Why one store per endpoint and region over a shared session and pool: every worker's
+/// transfers share the node's connections and its transfer memory. Objects up to one part go in
+/// one request; larger ones in parts moved `partConcurrency` at a time (see +Transfers).
 public final class S3ObjectStore: ObjectStore {
     public let client: S3Client
-    /// The largest object a single PUT may carry (S3's limit).
+    /// The part buffers (and so the part size) of the session.
+    public let pool: BufferPool
+    /// Parts of one transfer in flight at once.
+    public let partConcurrency: Int
+    /// The largest object a single PUT (or CopyObject) may carry (S3's limit).
     public static let maxSinglePut = 5 << 30
+    /// Default part size: 50 MiB, as Toil's.
+    public static let defaultPartSize = 50 << 20
 
-    public init(client: S3Client) {
+    public init(client: S3Client, pool: BufferPool = BufferPool(partSize: S3ObjectStore.defaultPartSize, capacity: 8),
+                partConcurrency: Int = 4) {
         self.client = client
+        self.pool = pool
+        self.partConcurrency = max(1, partConcurrency)
     }
 
     public func createBucket(_ bucket: String) throws {
@@ -32,8 +42,17 @@ public final class S3ObjectStore: ObjectStore {
         }
     }
 
+    /// Aborts every unfinished upload, deletes every object in batches of 1,000 (DeleteObjects),
+    /// then the bucket. Idempotent.
     public func destroyBucket(_ bucket: String) throws {
         guard try bucketExists(bucket) else { return }
+        for upload in try listMultipartUploads(bucket) {
+            do {
+                try abortMultipartUpload(bucket, key: upload.key, uploadID: upload.uploadID)
+            } catch {
+                throw map(error, bucket: bucket, key: upload.key)
+            }
+        }
         while true {
             let page = try list(bucket, prefix: "", startAfter: "", maxKeys: 1000)
             if page.objects.isEmpty { break }
@@ -44,47 +63,6 @@ public final class S3ObjectStore: ObjectStore {
         } catch {
             throw map(error, bucket: bucket, key: nil)
         }
-    }
-
-    public func put(_ bucket: String, key: String, body: any ByteSource, options: PutOptions) throws -> ObjectInfo {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try body.read(into: $0) }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > Self.maxSinglePut { throw ObjectStoreError.invalidName("\(key): larger than 5 GiB") }
-        }
-        var metadata = options.metadata
-        if let trailing = options.trailingMetadata { metadata.merge(trailing()) { $1 } }
-        var headers = metadata.sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
-        headers.append(("Content-MD5", Base64.encode(MD5.digest(bytes))))
-        headers += Self.sseHeaders(options.encryptionKey)
-        if options.createOnly { headers.append(("If-None-Match", "*")) }
-        do {
-            let response = try client.send("PUT", bucket: bucket, key: key, headers: headers, body: bytes)
-            return ObjectInfo(key: key, size: UInt64(bytes.count), etag: response.headers["etag"] ?? "", metadata: metadata,
-                              lastModified: Date().timeIntervalSince1970)
-        } catch {
-            throw map(error, bucket: bucket, key: key)
-        }
-    }
-
-    public func get(_ bucket: String, key: String, into sink: any ByteSink, options: GetOptions) throws -> ObjectInfo {
-        var headers: [(String, String)] = []
-        if let range = options.range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")) }
-        if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
-        headers += Self.sseHeaders(options.encryptionKey)
-        let response: CurlSession.Response
-        do {
-            response = try client.send("GET", bucket: bucket, key: key, headers: headers)
-        } catch {
-            throw map(error, bucket: bucket, key: key)
-        }
-        try response.body.withUnsafeBytes { try sink.write($0) }
-        var info = Self.info(key: key, headers: response.headers)
-        if options.range == nil { info.size = UInt64(response.body.count) }
-        return info
     }
 
     public func head(_ bucket: String, key: String, options: GetOptions) throws -> ObjectInfo? {
@@ -134,7 +112,7 @@ public final class S3ObjectStore: ObjectStore {
             do {
                 let response = try client.send("POST", bucket: bucket, query: [("delete", "")],
                                                headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")],
-                                               body: body, accept: [404])
+                                               body: body[...], accept: [404])
                 if response.status == 404 { return }
                 let xml = String(decoding: response.body, as: UTF8.self)
                 if xml.contains("<Error>") {

@@ -39,6 +39,15 @@ struct Daemon: ParsableCommand {
     @Option(help: "Maximum connections of the node's S3 session.")
     var s3MaxConnections: Int = 64
 
+    @Option(help: "Part size of S3 transfers (5MiB to 5GiB; suffixes KiB, MiB, GiB): objects up to one part go in one request.")
+    var partSize: String = "50MiB"
+
+    @Option(help: "Part buffers shared by all S3 transfers: transfer memory is at most this many parts.")
+    var transferBuffers: Int = 8
+
+    @Option(help: "Parts of one S3 transfer moved in parallel.")
+    var partConcurrency: Int = 4
+
     @Option(help: "Default lifetime, in seconds, of URLs from GetPublicUrl.")
     var urlExpiry: Int = 3600
 
@@ -91,7 +100,15 @@ struct Daemon: ParsableCommand {
             }
             endpointURL = url
         }
+        guard let partBytes = ByteCount.parse(partSize), partBytes >= 5 << 20, partBytes <= 5 << 30 else {
+            throw ValidationError("--part-size must be between 5MiB and 5GiB, not \(partSize)")
+        }
+        guard transferBuffers >= 1, partConcurrency >= 1 else {
+            throw ValidationError("--transfer-buffers and --part-concurrency must be at least 1")
+        }
+        guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         let session = CurlSession(maxConnections: s3MaxConnections)
+        let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
         let credentials: @Sendable () throws -> AWSCredentials = {
             let env = ProcessInfo.processInfo.environment
             guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
@@ -99,7 +116,8 @@ struct Daemon: ParsableCommand {
             }
             return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"])
         }
-        let stores = S3Stores(session: session, endpoint: endpointURL, credentials: credentials)
+        let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
+                              credentials: credentials)
         return { locator in
             switch locator {
             case .local: return try local(locator)
@@ -112,13 +130,21 @@ struct Daemon: ParsableCommand {
 /// One S3ObjectStore per region, all on the daemon's single session.
 final class S3Stores: @unchecked Sendable {
     let session: CurlSession
+    let pool: BufferPool
+    let partConcurrency: Int
     let endpoint: URL?
     let credentials: @Sendable () throws -> AWSCredentials
+    /// One pace for the whole session: a throttle seen in one region slows that endpoint's
+    /// requests for every worker.
+    let rate = AdaptiveRate()
     private let lock = NSLock()
     private var byRegion: [String: S3ObjectStore] = [:]
 
-    init(session: CurlSession, endpoint: URL?, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+    init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?,
+         credentials: @escaping @Sendable () throws -> AWSCredentials) {
         self.session = session
+        self.pool = pool
+        self.partConcurrency = partConcurrency
         self.endpoint = endpoint
         self.credentials = credentials
     }
@@ -128,8 +154,21 @@ final class S3Stores: @unchecked Sendable {
         defer { lock.unlock() }
         if let s = byRegion[region] { return s }
         let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
-        let s = S3ObjectStore(client: S3Client(endpoint: .init(url: url, region: region), session: session, credentials: credentials))
+        let client = S3Client(endpoint: .init(url: url, region: region), session: session, rate: rate, credentials: credentials)
+        let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency)
         byRegion[region] = s
         return s
+    }
+}
+
+/// Sizes on the command line: `52428800`, `50MiB`, `1GiB`, `512KiB` (also K, M, G as binary).
+enum ByteCount {
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let n = Int(text.dropLast(suffix.count)), n >= 0, n <= Int.max / factor else { return nil }
+            return n * factor
+        }
+        return Int(text)
     }
 }

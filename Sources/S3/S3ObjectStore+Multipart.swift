@@ -1,0 +1,206 @@
+import Foundation
+import ObjectStore
+
+/// S3's multipart calls: create, upload part, complete, abort, list uploads, and server-side
+/// copies (CopyObject, or UploadPartCopy above 5 GiB).
+extension S3ObjectStore {
+    /// An unfinished multipart upload.
+    public struct Upload: Sendable, Equatable {
+        public var key: String
+        public var uploadID: String
+        /// Seconds since 1970.
+        public var initiated: Double
+    }
+
+    func createMultipartUpload(_ bucket: String, key: String, headers: [(String, String)]) throws -> String {
+        let response = try client.send("POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
+        let xml = String(decoding: response.body, as: UTF8.self)
+        guard let id = S3Client.element("UploadId", in: xml).map(XMLText.unescape), !id.isEmpty else {
+            throw ObjectStoreError.io("CreateMultipartUpload for \(key) answered without an UploadId")
+        }
+        return id
+    }
+
+    /// Uploads one part with Content-MD5 (the server checks it); returns its ETag.
+    func uploadPart(_ bucket: String, key: String, uploadID: String, number: Int, bytes: ArraySlice<UInt8>,
+                    encryptionKey: EncryptionKey?) throws -> String {
+        let headers = [("Content-MD5", Base64.encode(MD5.digest(bytes)))] + Self.sseHeaders(encryptionKey)
+        let response = try client.send("PUT", bucket: bucket, key: key,
+                                       query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                       headers: headers, body: bytes)
+        guard let etag = response.headers["etag"] else {
+            throw ObjectStoreError.io("UploadPart \(number) of \(key) answered without an ETag")
+        }
+        return etag
+    }
+
+    /// Completes the upload from its parts' ETags (in part order); returns the object's ETag.
+    /// S3 may answer 200 with an error in the body: that is an error too.
+    func completeMultipartUpload(_ bucket: String, key: String, uploadID: String, etags: [String],
+                                 createOnly: Bool) throws -> String {
+        var body = "<CompleteMultipartUpload>"
+        for (index, etag) in etags.enumerated() {
+            body += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLText.escape(etag))</ETag></Part>"
+        }
+        body += "</CompleteMultipartUpload>"
+        var headers = [("Content-Type", "application/xml")]
+        if createOnly { headers.append(("If-None-Match", "*")) }
+        let response = try client.send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
+                                       headers: headers, body: ArraySlice(body.utf8))
+        let xml = String(decoding: response.body, as: UTF8.self)
+        if xml.contains("<Error>") {
+            throw S3Client.S3Error(status: 500, code: S3Client.element("Code", in: xml) ?? "",
+                                   message: S3Client.element("Message", in: xml) ?? xml)
+        }
+        return Self.quoted(response.headers["etag"] ?? S3Client.element("ETag", in: xml).map(XMLText.unescape) ?? "")
+    }
+
+    func abortMultipartUpload(_ bucket: String, key: String, uploadID: String) throws {
+        try client.send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)], accept: [404])
+    }
+
+    /// Every unfinished multipart upload in the bucket (all pages).
+    public func listMultipartUploads(_ bucket: String) throws -> [Upload] {
+        var uploads: [Upload] = []
+        var keyMarker = ""
+        var idMarker = ""
+        while true {
+            var query = [("uploads", ""), ("max-uploads", "1000")]
+            if !keyMarker.isEmpty { query += [("key-marker", keyMarker), ("upload-id-marker", idMarker)] }
+            let xml: String
+            do {
+                xml = String(decoding: try client.send("GET", bucket: bucket, query: query).body, as: UTF8.self)
+            } catch {
+                throw map(error, bucket: bucket, key: nil)
+            }
+            for block in xml.components(separatedBy: "<Upload>").dropFirst() {
+                guard let key = S3Client.element("Key", in: block).map(XMLText.unescape),
+                      let id = S3Client.element("UploadId", in: block).map(XMLText.unescape) else { continue }
+                let initiated = S3Client.element("Initiated", in: block).flatMap(Self.parseISO8601) ?? 0
+                uploads.append(Upload(key: key, uploadID: id, initiated: initiated))
+            }
+            guard S3Client.element("IsTruncated", in: xml) == "true",
+                  let nextKey = S3Client.element("NextKeyMarker", in: xml).map(XMLText.unescape), !nextKey.isEmpty else { break }
+            keyMarker = nextKey
+            idMarker = S3Client.element("NextUploadIdMarker", in: xml).map(XMLText.unescape) ?? ""
+        }
+        return uploads
+    }
+
+    /// Aborts unfinished uploads older than `age` seconds (what interrupted writes leave behind).
+    public func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int {
+        let cutoff = Date().timeIntervalSince1970 - age
+        var removed = 0
+        for upload in try listMultipartUploads(bucket) where upload.initiated <= cutoff {
+            do {
+                try abortMultipartUpload(bucket, key: upload.key, uploadID: upload.uploadID)
+            } catch {
+                throw map(error, bucket: bucket, key: upload.key)
+            }
+            removed += 1
+        }
+        return removed
+    }
+
+    /// Copies an object on the server (no bytes through this node). `metadata` nil keeps the
+    /// source's; otherwise it replaces it. `ifMatch` guards against a source changed meanwhile.
+    /// Objects above 5 GiB are copied part by part (UploadPartCopy), parts in parallel.
+    @discardableResult
+    public func copy(from source: (bucket: String, key: String), to bucket: String, key: String, size: UInt64,
+                     metadata: [String: String]?, ifMatch: String?, sourceKey: EncryptionKey?,
+                     destinationKey: EncryptionKey?, partThreshold: UInt64 = UInt64(S3ObjectStore.maxSinglePut)) throws -> String {
+        let copySource = "/" + SigV4.encode("\(source.bucket)/\(source.key)", keepSlash: true)
+        var sourceHeaders = [("x-amz-copy-source", copySource)] + Self.sseCopySourceHeaders(sourceKey)
+        if let ifMatch { sourceHeaders.append(("x-amz-copy-source-if-match", ifMatch)) }
+        let metadataHeaders = (metadata ?? [:]).sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
+        do {
+            if size <= partThreshold {
+                var headers = sourceHeaders + Self.sseHeaders(destinationKey)
+                if metadata != nil { headers += [("x-amz-metadata-directive", "REPLACE")] + metadataHeaders }
+                let response = try client.send("PUT", bucket: bucket, key: key, headers: headers)
+                let xml = String(decoding: response.body, as: UTF8.self)
+                if xml.contains("<Error>") {
+                    throw S3Client.S3Error(status: 500, code: S3Client.element("Code", in: xml) ?? "",
+                                           message: S3Client.element("Message", in: xml) ?? xml)
+                }
+                return Self.quoted(S3Client.element("ETag", in: xml).map(XMLText.unescape) ?? "")
+            }
+            // UploadPartCopy keeps nothing of the source's metadata: carry it over explicitly.
+            var carried = metadata
+            if carried == nil {
+                carried = try head(source.bucket, key: source.key, options: GetOptions(encryptionKey: sourceKey))?.metadata ?? [:]
+            }
+            let createHeaders = (carried ?? [:]).sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
+                + Self.sseHeaders(destinationKey)
+            let uploadID = try createMultipartUpload(bucket, key: key, headers: createHeaders)
+            let partSize = UInt64(max(pool.partSize, 5 << 20))
+            let count = Int((size + partSize - 1) / partSize)
+            let etags = ProtectedArray(count: count)
+            let workers = PartWorkers(width: partConcurrency)
+            for index in 0..<count {
+                let first = UInt64(index) * partSize
+                let last = min(size, first + partSize) - 1
+                workers.submit { cancelled in
+                    if cancelled { return }
+                    let response = try self.client.send(
+                        "PUT", bucket: bucket, key: key,
+                        query: [("partNumber", String(index + 1)), ("uploadId", uploadID)],
+                        headers: sourceHeaders + [("x-amz-copy-source-range", "bytes=\(first)-\(last)")]
+                            + Self.sseHeaders(destinationKey))
+                    let xml = String(decoding: response.body, as: UTF8.self)
+                    guard let etag = S3Client.element("ETag", in: xml).map(XMLText.unescape), !xml.contains("<Error>") else {
+                        throw ObjectStoreError.io("UploadPartCopy \(index + 1) of \(key) failed: \(xml)")
+                    }
+                    etags.set(index, etag)
+                }
+            }
+            do {
+                try workers.finish()
+                return try completeMultipartUpload(bucket, key: key, uploadID: uploadID, etags: etags.values, createOnly: false)
+            } catch {
+                try? abortMultipartUpload(bucket, key: key, uploadID: uploadID)
+                throw error
+            }
+        } catch {
+            throw map(error, bucket: bucket, key: key)
+        }
+    }
+
+    /// ETags as HEAD and GET give them (in quotes); some servers leave the quotes out of XML.
+    static func quoted(_ etag: String) -> String {
+        etag.isEmpty || etag.hasPrefix("\"") ? etag : "\"\(etag)\""
+    }
+
+    /// SSE-C headers for the source of a copy.
+    static func sseCopySourceHeaders(_ key: EncryptionKey?) -> [(String, String)] {
+        sseHeaders(key).map { ("x-amz-copy-source-" + $0.0.dropFirst("x-amz-".count), $0.1) }
+    }
+
+    static func parseISO8601(_ text: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = formatter.date(from: text) { return d.timeIntervalSince1970 }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
+}
+
+/// Part results filled in by worker threads, read once they have all finished.
+final class ProtectedArray: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String]
+
+    init(count: Int) { storage = Array(repeating: "", count: count) }
+
+    func set(_ index: Int, _ value: String) {
+        lock.lock()
+        storage[index] = value
+        lock.unlock()
+    }
+
+    var values: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+}
