@@ -16,8 +16,11 @@ public final class CurlSession: @unchecked Sendable {
         public var body: ArraySlice<UInt8>
         /// Reserve this much for the response body (a ranged GET knows its size).
         public var expectedResponseBytes: Int
+        /// Give up after this many seconds in all (0: no limit beyond stall detection).
+        public var timeoutSeconds: Int
         public init(method: String, url: String, headers: [(String, String)] = [], body: ArraySlice<UInt8> = [],
-                    expectedResponseBytes: Int = 0) {
+                    expectedResponseBytes: Int = 0, timeoutSeconds: Int = 0) {
+            self.timeoutSeconds = timeoutSeconds
             self.method = method
             self.url = url
             self.headers = headers
@@ -118,7 +121,8 @@ final class Transfer: @unchecked Sendable {
         jobstore_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, stallSeconds)
-        jobstore_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, 10)
+        jobstore_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, request.timeoutSeconds > 0 ? min(10, request.timeoutSeconds) : 10)
+        if request.timeoutSeconds > 0 { jobstore_curl_setopt_long(easy, CURLOPT_TIMEOUT, request.timeoutSeconds) }
         errorBuffer.withUnsafeMutableBufferPointer { jobstore_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) }
         jobstore_curl_setopt_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()

@@ -109,12 +109,13 @@ struct Daemon: ParsableCommand {
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         let session = CurlSession(maxConnections: s3MaxConnections)
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
+        let chain = CredentialChain(session: session)
         let credentials: @Sendable () throws -> AWSCredentials = {
-            let env = ProcessInfo.processInfo.environment
-            guard let key = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"] else {
-                throw ObjectStoreError.permissionDenied("No AWS credentials: tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).")
+            do {
+                return try chain.credentials()
+            } catch let e as CredentialsError {
+                throw ObjectStoreError.permissionDenied(e.message)
             }
-            return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"])
         }
         let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
                               credentials: credentials)

@@ -32,8 +32,11 @@ final class DaemonProcess: @unchecked Sendable {
         process.standardError = FileHandle.standardError
         // Only the AWS settings a test gives: an inherited credential or endpoint must never
         // send a test's traffic anywhere but the local S3 server.
+        // Nor may the daemon look for credentials in the developer's files or on 169.254.x.
         let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
-        process.environment = inherited.merging(environment) { $1 }
+        let isolated = ["AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": directory + "/no-credentials",
+                        "AWS_CONFIG_FILE": directory + "/no-config"]
+        process.environment = inherited.merging(isolated) { $1 }.merging(environment) { $1 }
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {

@@ -97,8 +97,12 @@ final class StoreLifecycleTests: XCTestCase {
 
     /// No credentials anywhere: a clear error before any request leaves the node.
     func testAWSStoreWithoutCredentialsSaysWhichSourcesWereTried() async throws {
+        let d = daemon.directory
         await assertFails(.permissionDenied,
-                          message: "No AWS credentials: tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).") {
+                          message: "No AWS credentials found. Tried environment: AWS_ACCESS_KEY_ID is not set; "
+                              + "shared files: profile default: \(d)/no-credentials not readable, \(d)/no-config not readable; "
+                              + "ECS container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set; "
+                              + "EC2 instance metadata: AWS_EC2_METADATA_DISABLED is true.") {
             try await client.storeExists(StoreRequest(locator: "aws:us-east-1:fine-name"))
         }
     }

@@ -9,6 +9,8 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var script: [String]
     private(set) var requests: [String] = []
+    /// A script entry that answers nothing at all: a stalled server.
+    static let stall = "STALL"
 
     init(script: [String]) throws {
         self.script = script
@@ -54,6 +56,10 @@ final class ScriptedHTTPServer: @unchecked Sendable {
                 requests.append(head)
                 let reply = script.isEmpty ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" : script.removeFirst()
                 lock.unlock()
+                if reply == Self.stall {  // say nothing until the client gives up
+                    while read(fd, &buffer, buffer.count) > 0 {}
+                    return
+                }
                 _ = reply.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
             }
             let n = read(fd, &buffer, buffer.count)
@@ -94,6 +100,19 @@ final class RetryTests: XCTestCase {
         let response = try client(server).send("PUT", bucket: "b", key: "k", body: [1, 2, 3])
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(server.requestCount, 3)
+    }
+
+    /// A server that stops answering is given up on after the stall time and the request retried.
+    func testAStalledTransferIsCancelledAndRetried() throws {
+        let server = try ScriptedHTTPServer(script: [ScriptedHTTPServer.stall])
+        let credentials = self.credentials
+        let client = S3Client(endpoint: .init(url: URL(string: "http://127.0.0.1:\(server.port)")!, region: "us-east-1"),
+                              session: CurlSession(stallSeconds: 1), credentials: { credentials })
+        client.backoffBase = 0.01
+        let started = Date()
+        XCTAssertEqual(try client.send("GET", bucket: "b", key: "k").status, 200)
+        XCTAssertEqual(server.requestCount, 2)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
     }
 
     func testTheRetryBudgetEnds() throws {
