@@ -47,7 +47,7 @@ let package = Package(
             "JobStoreClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "jobstore-bench", dependencies: [
-            "JobStoreClient", "JobStoreWire", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "JobStoreClient", "JobStoreWire", "S3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "bench/Sources/jobstore-bench"),
 
         .testTarget(name: "JobStoreWireTests", dependencies: ["JobStoreWire"]),

@@ -2,32 +2,18 @@ import ObjectStore
 
 /// Computes the SHA-256 of an upload as it streams, for the object's metadata.
 /// Used by one thread at a time: the upload reads it, then the store asks for the digest.
-/// A store may read it to the end, rewind and read it again: the digest is that of the first
-/// complete pass, and the second pass is not hashed again.
-final class ChecksummingSource: RewindableByteSource, @unchecked Sendable {
+final class ChecksummingSource: ByteSource, @unchecked Sendable {
     private let inner: any ByteSource
     private let digest = SHA256Digest()
     private(set) var byteCount: UInt64 = 0
-    private var hashing = true
 
     init(_ inner: any ByteSource) { self.inner = inner }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = try inner.read(into: buffer)
-        if hashing {
-            digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            byteCount += UInt64(n)
-        }
+        digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        byteCount += UInt64(n)
         return n
-    }
-
-    var isRewindable: Bool { hashing && (inner as? any RewindableByteSource)?.isRewindable == true }
-
-    /// Only after a complete first pass (the store read up to the end).
-    func rewind() -> Bool {
-        guard hashing, let rewindable = inner as? any RewindableByteSource, rewindable.rewind() else { return false }
-        hashing = false
-        return true
     }
 
     func finalizeHex() -> String { digest.finalizeHex() }

@@ -9,23 +9,13 @@ public protocol ByteSource: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
-/// A source that can be read again from its first byte (a regular file, memory). A store that
-/// must know a trailing checksum before it sends (S3 multipart metadata is fixed when the upload
-/// is created) reads such a source twice instead of copying the object in place afterwards.
-public protocol RewindableByteSource: ByteSource {
-    /// Whether `rewind` can work (a pipe passed as a file cannot); ask before the first pass.
-    var isRewindable: Bool { get }
-    /// Returns to the first byte; false when this source cannot.
-    func rewind() -> Bool
-}
-
 /// Where a download's bytes go.
 public protocol ByteSink: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) throws
 }
 
 /// Bytes already in memory (jobs, shared files, tests).
-public final class MemorySource: RewindableByteSource {
+public final class MemorySource: ByteSource {
     private let bytes: [UInt8]
     private var offset = 0
 
@@ -42,12 +32,6 @@ public final class MemorySource: RewindableByteSource {
         return n
     }
 
-    public var isRewindable: Bool { true }
-
-    public func rewind() -> Bool {
-        offset = 0
-        return true
-    }
 }
 
 /// Collects a download in memory.
@@ -67,29 +51,9 @@ public final class MemorySink: ByteSink {
 }
 
 /// Reads a file descriptor from its current offset to its end. Does not close it.
-/// Rewindable when the descriptor is a regular file.
-public final class FileDescriptorSource: RewindableByteSource {
+public final class FileDescriptorSource: ByteSource {
     public let fd: Int32
-    /// Where reading started, for `rewind`; nil when the descriptor cannot seek.
-    private let start: off_t?
-
-    public init(fd: Int32) {
-        self.fd = fd
-        var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
-            let here = lseek(fd, 0, SEEK_CUR)
-            start = here >= 0 ? here : nil
-        } else {
-            start = nil
-        }
-    }
-
-    public var isRewindable: Bool { start != nil }
-
-    public func rewind() -> Bool {
-        guard let start else { return false }
-        return lseek(fd, start, SEEK_SET) == start
-    }
+    public init(fd: Int32) { self.fd = fd }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {

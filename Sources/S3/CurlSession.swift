@@ -119,6 +119,9 @@ final class Transfer: @unchecked Sendable {
         let context = Unmanaged.passUnretained(self).toOpaque()
         jobstore_curl_setopt_ptr(easy, CURLOPT_URL, request.url)
         jobstore_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        // Fewer, larger callbacks for part-sized bodies (defaults: 16 KiB down, 64 KiB up).
+        if request.body.count > 1 << 20 { jobstore_curl_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 1 << 20) }
+        if request.expectedResponseBytes > 1 << 20 { jobstore_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 << 10) }
         jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, stallSeconds)
         jobstore_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, request.timeoutSeconds > 0 ? min(10, request.timeoutSeconds) : 10)

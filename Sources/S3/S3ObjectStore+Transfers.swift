@@ -56,31 +56,15 @@ extension S3ObjectStore {
     }
 
     /// A multipart upload whose first full part is in `first`. Metadata computed from the body
-    /// (the checksum) must be known when the upload is created: a rewindable body (a file) is
-    /// read once to the end for it, then sent; a stream is sent, then its metadata is set by a
-    /// server-side copy onto itself guarded by the new ETag.
+    /// (the checksum) is known only once the last part is read, after the upload was created
+    /// with its metadata: it goes into the object's tags, with the ETag it belongs to, and the
+    /// metadata says so. Reads merge it back (see `trailingTags`). No second pass over the body,
+    /// no copy of the object.
     func putMultipart(_ bucket: String, key: String, first: PartBuffer, body: any ByteSource,
                       options: PutOptions) throws -> ObjectInfo {
         var metadata = options.metadata
-        var deferred = false
+        if options.trailingMetadata != nil { metadata[Self.trailingInTags] = "1" }
         let firstBuffer = first
-        if let trailing = options.trailingMetadata {
-            if let rewindable = body as? any RewindableByteSource, rewindable.isRewindable {
-                do {
-                    while try firstBuffer.fill(from: body) > 0 {}
-                    guard rewindable.rewind() else { throw ObjectStoreError.sourceFailed("\(key): the file could not be read again") }
-                    metadata.merge(trailing()) { $1 }
-                    guard try firstBuffer.fill(from: body) == pool.partSize else {
-                        throw ObjectStoreError.sourceFailed("\(key): the file shrank while it was being stored")
-                    }
-                } catch {
-                    pool.release(firstBuffer)
-                    throw error
-                }
-            } else {
-                deferred = true
-            }
-        }
         let createHeaders = Self.metadataHeaders(metadata) + Self.sseHeaders(options.encryptionKey)
         let uploadID: String
         do {
@@ -127,10 +111,9 @@ extension S3ObjectStore {
             let etag = try completeMultipartUpload(bucket, key: key, uploadID: uploadID, etags: etags.values,
                                                    createOnly: options.createOnly)
             var info = ObjectInfo(key: key, size: size, etag: etag, metadata: metadata, lastModified: Date().timeIntervalSince1970)
-            if deferred, let trailing = options.trailingMetadata {
-                info.metadata.merge(trailing()) { $1 }
-                info.etag = try copy(from: (bucket, key), to: bucket, key: key, size: size, metadata: info.metadata,
-                                     ifMatch: etag, sourceKey: options.encryptionKey, destinationKey: options.encryptionKey)
+            if let trailing = options.trailingMetadata?() {
+                try putTrailingTags(bucket, key: key, trailing, etag: etag)
+                info.metadata.merge(trailing) { $1 }
             }
             return info
         } catch {
@@ -158,7 +141,7 @@ extension S3ObjectStore {
             try response.body.withUnsafeBytes { try sink.write($0) }
             var info = Self.info(key: key, headers: response.headers)
             info.size = Self.totalSize(response) ?? UInt64(response.body.count)
-            return info
+            return try withTrailingTags(info, bucket: bucket)
         }
         var headers = [("Range", "bytes=0-\(Self.smallObjectLimit - 1)")] + sse
         if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
@@ -182,7 +165,7 @@ extension S3ObjectStore {
         if total > done {
             try getRest(bucket, key: key, from: done, total: total, etag: info.etag, sse: sse, into: sink)
         }
-        return info
+        return try withTrailingTags(info, bucket: bucket)
     }
 
     /// Fetches bytes `from..<total` in parts, in parallel, writing them to `sink` in order.

@@ -75,7 +75,7 @@ public final class S3ObjectStore: ObjectStore {
                 if try !bucketExists(bucket) { throw ObjectStoreError.noSuchBucket(bucket) }
                 return nil
             }
-            return Self.info(key: key, headers: response.headers)
+            return try withTrailingTags(Self.info(key: key, headers: response.headers), bucket: bucket)
         } catch let e as ObjectStoreError {
             throw e
         } catch {

@@ -117,6 +117,14 @@ guard arguments.count >= 2 else {
 let calls = arguments.firstIndex(of: "--calls").flatMap { Int(arguments[$0 + 1]) } ?? 20000
 let scratch = NSTemporaryDirectory() + "jobstore-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+if arguments.contains("--s3") {
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let mib = arguments.firstIndex(of: "--size-mib").flatMap { Int(arguments[$0 + 1]) } ?? 1024
+    let partSize = arguments.firstIndex(of: "--part-size").map { arguments[$0 + 1] } ?? "50MiB"
+    try await s3TransferBench(daemonBinary: arguments[1], scratch: scratch, bigSize: mib << 20, smallCount: 1000,
+                              smallSize: 4096, partSize: partSize)
+    exit(0)
+}
 let socket = scratch + "/d.sock"
 let daemon = Process()
 daemon.executableURL = URL(fileURLWithPath: arguments[1])
