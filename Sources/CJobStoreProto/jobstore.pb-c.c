@@ -1357,6 +1357,96 @@ void   jobstore__url_response__free_unpacked
   assert(message->base.descriptor == &jobstore__url_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   jobstore__import_file_request__init
+                     (Jobstore__ImportFileRequest         *message)
+{
+  static const Jobstore__ImportFileRequest init_value = JOBSTORE__IMPORT_FILE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t jobstore__import_file_request__get_packed_size
+                     (const Jobstore__ImportFileRequest *message)
+{
+  assert(message->base.descriptor == &jobstore__import_file_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__import_file_request__pack
+                     (const Jobstore__ImportFileRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__import_file_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__import_file_request__pack_to_buffer
+                     (const Jobstore__ImportFileRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__import_file_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__ImportFileRequest *
+       jobstore__import_file_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__ImportFileRequest *)
+     protobuf_c_message_unpack (&jobstore__import_file_request__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__import_file_request__free_unpacked
+                     (Jobstore__ImportFileRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__import_file_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   jobstore__export_file_request__init
+                     (Jobstore__ExportFileRequest         *message)
+{
+  static const Jobstore__ExportFileRequest init_value = JOBSTORE__EXPORT_FILE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t jobstore__export_file_request__get_packed_size
+                     (const Jobstore__ExportFileRequest *message)
+{
+  assert(message->base.descriptor == &jobstore__export_file_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__export_file_request__pack
+                     (const Jobstore__ExportFileRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__export_file_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__export_file_request__pack_to_buffer
+                     (const Jobstore__ExportFileRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__export_file_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__ExportFileRequest *
+       jobstore__export_file_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__ExportFileRequest *)
+     protobuf_c_message_unpack (&jobstore__export_file_request__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__export_file_request__free_unpacked
+                     (Jobstore__ExportFileRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__export_file_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   jobstore__method_stats__init
                      (Jobstore__MethodStats         *message)
 {
@@ -3126,6 +3216,134 @@ const ProtobufCMessageDescriptor jobstore__url_response__descriptor =
   (ProtobufCMessageInit) jobstore__url_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor jobstore__import_file_request__field_descriptors[3] =
+{
+  {
+    "locator",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ImportFileRequest, locator),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "url",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ImportFileRequest, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shared_file_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ImportFileRequest, shared_file_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__import_file_request__field_indices_by_name[] = {
+  0,   /* field[0] = locator */
+  2,   /* field[2] = shared_file_name */
+  1,   /* field[1] = url */
+};
+static const ProtobufCIntRange jobstore__import_file_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor jobstore__import_file_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.ImportFileRequest",
+  "ImportFileRequest",
+  "Jobstore__ImportFileRequest",
+  "jobstore",
+  sizeof(Jobstore__ImportFileRequest),
+  3,
+  jobstore__import_file_request__field_descriptors,
+  jobstore__import_file_request__field_indices_by_name,
+  1,  jobstore__import_file_request__number_ranges,
+  (ProtobufCMessageInit) jobstore__import_file_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__export_file_request__field_descriptors[3] =
+{
+  {
+    "locator",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ExportFileRequest, locator),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "file_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ExportFileRequest, file_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "url",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ExportFileRequest, url),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__export_file_request__field_indices_by_name[] = {
+  1,   /* field[1] = file_id */
+  0,   /* field[0] = locator */
+  2,   /* field[2] = url */
+};
+static const ProtobufCIntRange jobstore__export_file_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.ExportFileRequest",
+  "ExportFileRequest",
+  "Jobstore__ExportFileRequest",
+  "jobstore",
+  sizeof(Jobstore__ExportFileRequest),
+  3,
+  jobstore__export_file_request__field_descriptors,
+  jobstore__export_file_request__field_indices_by_name,
+  1,  jobstore__export_file_request__number_ranges,
+  (ProtobufCMessageInit) jobstore__export_file_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor jobstore__method_stats__field_descriptors[4] =
 {
   {
@@ -3387,7 +3605,7 @@ const ProtobufCEnumDescriptor jobstore__error_kind__descriptor =
   jobstore__error_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[32] =
+static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[34] =
 {
   { "Hello", &jobstore__hello_request__descriptor, &jobstore__hello_response__descriptor },
   { "Ping", &jobstore__empty__descriptor, &jobstore__empty__descriptor },
@@ -3421,6 +3639,8 @@ static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[3
   { "ReadLogs", &jobstore__read_logs_request__descriptor, &jobstore__read_logs_response__descriptor },
   { "GetPublicUrl", &jobstore__public_url_request__descriptor, &jobstore__url_response__descriptor },
   { "GetSharedPublicUrl", &jobstore__public_url_request__descriptor, &jobstore__url_response__descriptor },
+  { "ImportFile", &jobstore__import_file_request__descriptor, &jobstore__file_info__descriptor },
+  { "ExportFile", &jobstore__export_file_request__descriptor, &jobstore__file_info__descriptor },
 };
 const unsigned jobstore__job_store__method_indices_by_name[] = {
   7,        /* AssignJobId */
@@ -3429,12 +3649,14 @@ const unsigned jobstore__job_store__method_indices_by_name[] = {
   22,        /* DeleteFile */
   12,        /* DeleteJob */
   5,        /* Destroy */
+  33,        /* ExportFile */
   20,        /* FileExists */
   23,        /* GetEmptyFileStoreId */
   21,        /* GetFileSize */
   30,        /* GetPublicUrl */
   31,        /* GetSharedPublicUrl */
   0,        /* Hello */
+  32,        /* ImportFile */
   3,        /* Initialize */
   9,        /* JobExists */
   13,        /* ListJobs */
@@ -3463,7 +3685,7 @@ const ProtobufCServiceDescriptor jobstore__job_store__descriptor =
   "JobStore",
   "Jobstore__JobStore",
   "jobstore",
-  32,
+  34,
   jobstore__job_store__method_descriptors,
   jobstore__job_store__method_indices_by_name
 };
@@ -3722,6 +3944,22 @@ void jobstore__job_store__get_shared_public_url(ProtobufCService *service,
 {
   assert(service->descriptor == &jobstore__job_store__descriptor);
   service->invoke(service, 31, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void jobstore__job_store__import_file(ProtobufCService *service,
+                                      const Jobstore__ImportFileRequest *input,
+                                      Jobstore__FileInfo_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &jobstore__job_store__descriptor);
+  service->invoke(service, 32, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void jobstore__job_store__export_file(ProtobufCService *service,
+                                      const Jobstore__ExportFileRequest *input,
+                                      Jobstore__FileInfo_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &jobstore__job_store__descriptor);
+  service->invoke(service, 33, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
                                 Jobstore__JobStore_ServiceDestroy destroy)

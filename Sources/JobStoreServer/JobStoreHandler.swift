@@ -12,15 +12,19 @@ public final class JobStoreHandler: JobStoreService {
     let logger: Logger
     /// Default lifetime of URLs from GetPublicUrl.
     public let defaultURLExpiry: Int
+    /// What ImportFile and ExportFile reach outside the stores (nil: they are unavailable).
+    let external: (any ExternalObjects)?
 
-    public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600) {
+    public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600,
+                external: (any ExternalObjects)? = nil) {
         self.registry = registry
         self.stats = stats
         self.logger = logger
         self.defaultURLExpiry = defaultURLExpiry
+        self.external = external
     }
 
-    private func store(_ locator: String) throws -> JobStore {
+    func store(_ locator: String) throws -> JobStore {
         try registry.store(locator)
     }
 
@@ -258,5 +262,32 @@ extension JobStoreFailure {
         case .invalidName: .invalidName
         }
         return JobStoreError(code, message, kind: kind)
+    }
+}
+
+// MARK: imports and exports
+
+extension JobStoreHandler {
+    private func caller(_ call: ServerCall) -> TransferCaller {
+        TransferCaller(mayUseLocalFiles: call.peer.uid == geteuid(), description: "a connection from uid \(call.peer.uid)")
+    }
+
+    private func externalObjects() throws -> any ExternalObjects {
+        guard let external else {
+            throw JobStoreFailure(.unavailable, "This daemon has no S3 session or HTTP access configured for imports and exports.").wireError
+        }
+        return external
+    }
+
+    public func importFile(_ request: ImportFileRequest, call: ServerCall) throws -> FileInfo {
+        let file = try store(request.locator).importFile(request.url, sharedName: request.sharedFileName,
+                                                        external: try externalObjects(), caller: caller(call))
+        return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
+    }
+
+    public func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo {
+        let file = try store(request.locator).exportFile(request.fileId, to: request.url, external: try externalObjects(),
+                                                        caller: caller(call))
+        return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
     }
 }

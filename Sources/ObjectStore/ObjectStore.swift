@@ -44,10 +44,34 @@ public protocol ObjectStore: Sendable {
     /// Removes what interrupted writes left behind that is older than `age` seconds (local:
     /// unpublished versions; S3: unfinished multipart uploads). Returns how many were removed.
     func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int
+
+    /// Copies `source` (a key in `sourceStore`) to `bucket`/`key` without the bytes passing
+    /// through this node, when this store can reach the source (S3 to S3 on one session).
+    /// nil when it cannot: the caller streams the object instead.
+    func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,
+                        to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo?
 }
 
 extension ObjectStore {
     public func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int { 0 }
+
+    public func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,
+                               to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo? { nil }
+}
+
+/// What a server-side copy carries.
+public struct CopyOptions: Sendable {
+    /// SSE-C key of the source object, and the key to encrypt the copy with.
+    public var sourceEncryptionKey: EncryptionKey?
+    public var encryptionKey: EncryptionKey?
+    /// Metadata added to the source's (which the copy keeps).
+    public var metadata: [String: String]
+
+    public init(sourceEncryptionKey: EncryptionKey? = nil, encryptionKey: EncryptionKey? = nil, metadata: [String: String] = [:]) {
+        self.sourceEncryptionKey = sourceEncryptionKey
+        self.encryptionKey = encryptionKey
+        self.metadata = metadata
+    }
 }
 
 /// What a put carries besides the body.

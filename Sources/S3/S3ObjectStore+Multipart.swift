@@ -207,3 +207,25 @@ final class ProtectedArray: @unchecked Sendable {
         return storage
     }
 }
+
+extension S3ObjectStore {
+    /// S3 to S3 on the same session and endpoint (any AWS regions): CopyObject, or parts of
+    /// UploadPartCopy above 5 GiB, guarded by the source's ETag.
+    public func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,
+                               to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo? {
+        guard let other = sourceStore as? S3ObjectStore, other.client.session === client.session else { return nil }
+        let hosts = (other.client.endpoint.url.host ?? "", client.endpoint.url.host ?? "")
+        guard hosts.0 == hosts.1 || (hosts.0.hasSuffix(".amazonaws.com") && hosts.1.hasSuffix(".amazonaws.com")) else { return nil }
+        guard let source = try other.head(sourceBucket, key: sourceKey, options: GetOptions(encryptionKey: options.sourceEncryptionKey)) else {
+            throw ObjectStoreError.noSuchKey(sourceKey)
+        }
+        // The source's metadata (with a checksum its tags held, now plain metadata of the copy,
+        // which has an ETag of its own), plus the caller's.
+        var metadata = source.metadata
+        metadata.removeValue(forKey: Self.trailingInTags)
+        metadata.merge(options.metadata) { $1 }
+        let etag = try copy(from: (sourceBucket, sourceKey), to: bucket, key: key, size: source.size, metadata: metadata,
+                            ifMatch: source.etag, sourceKey: options.sourceEncryptionKey, destinationKey: options.encryptionKey)
+        return ObjectInfo(key: key, size: source.size, etag: etag, metadata: metadata, lastModified: Date().timeIntervalSince1970)
+    }
+}

@@ -71,8 +71,10 @@ struct Daemon: ParsableCommand {
 
         let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
-        let registry = StoreRegistry(backend: try backends())
-        let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry)
+        let (backend, stores) = try backends()
+        let registry = StoreRegistry(backend: backend)
+        let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
+                                      external: DaemonExternalObjects(stores: stores))
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
         do {
@@ -89,7 +91,7 @@ struct Daemon: ParsableCommand {
     }
 
     /// local: stores on this node; aws: stores through one S3 session for the whole daemon.
-    func backends() throws -> StoreRegistry.BackendFactory {
+    func backends() throws -> (StoreRegistry.BackendFactory, S3Stores) {
         let local = StoreRegistry.localOnly(durable: !noFsync)
         let env = ProcessInfo.processInfo.environment
         let endpointText = endpoint ?? env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"]
@@ -119,12 +121,13 @@ struct Daemon: ParsableCommand {
         }
         let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
                               credentials: credentials)
-        return { locator in
+        let factory: StoreRegistry.BackendFactory = { locator in
             switch locator {
             case .local: return try local(locator)
             case .aws(let region, _): return stores.store(region: region)
             }
         }
+        return (factory, stores)
     }
 }
 
@@ -140,6 +143,7 @@ final class S3Stores: @unchecked Sendable {
     let rate = AdaptiveRate()
     private let lock = NSLock()
     private var byRegion: [String: S3ObjectStore] = [:]
+    private var bucketRegions: [String: String] = [:]
 
     init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?,
          credentials: @escaping @Sendable () throws -> AWSCredentials) {
@@ -148,6 +152,26 @@ final class S3Stores: @unchecked Sendable {
         self.partConcurrency = partConcurrency
         self.endpoint = endpoint
         self.credentials = credentials
+    }
+
+    /// The store for an s3:// URL's bucket: with an explicit endpoint, the default region's;
+    /// on AWS, the bucket's own region (asked once, from the x-amz-bucket-region header).
+    func store(forBucket bucket: String) throws -> S3ObjectStore {
+        let env = ProcessInfo.processInfo.environment
+        let defaultRegion = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        if endpoint != nil { return store(region: defaultRegion) }
+        lock.lock()
+        let known = bucketRegions[bucket]
+        lock.unlock()
+        if let known { return store(region: known) }
+        let probe = store(region: "us-east-1")
+        let response = try probe.client.send("HEAD", bucket: bucket, accept: [301, 400, 403, 404])
+        if response.status == 404 { throw ObjectStoreError.noSuchBucket(bucket) }
+        let region = response.headers["x-amz-bucket-region"] ?? defaultRegion
+        lock.lock()
+        bucketRegions[bucket] = region
+        lock.unlock()
+        return store(region: region)
     }
 
     func store(region: String) -> S3ObjectStore {

@@ -45,6 +45,8 @@ typedef struct Jobstore__ReadLogsRequest Jobstore__ReadLogsRequest;
 typedef struct Jobstore__ReadLogsResponse Jobstore__ReadLogsResponse;
 typedef struct Jobstore__PublicUrlRequest Jobstore__PublicUrlRequest;
 typedef struct Jobstore__UrlResponse Jobstore__UrlResponse;
+typedef struct Jobstore__ImportFileRequest Jobstore__ImportFileRequest;
+typedef struct Jobstore__ExportFileRequest Jobstore__ExportFileRequest;
 typedef struct Jobstore__MethodStats Jobstore__MethodStats;
 typedef struct Jobstore__StatsResponse Jobstore__StatsResponse;
 
@@ -527,6 +529,40 @@ struct  Jobstore__UrlResponse
 #define JOBSTORE__URL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__url_response__descriptor) \
     , (char *)protobuf_c_empty_string }
+
+
+struct  Jobstore__ImportFileRequest
+{
+  ProtobufCMessage base;
+  char *locator;
+  /*
+   * s3://BUCKET/KEY (server-side copy when the store is on S3), http(s)://..., or
+   * file:///PATH (opened by the daemon: only for connections from the daemon's own uid).
+   */
+  char *url;
+  /*
+   * Set: import as this shared file; the answer then has no file id.
+   */
+  char *shared_file_name;
+};
+#define JOBSTORE__IMPORT_FILE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__import_file_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Jobstore__ExportFileRequest
+{
+  ProtobufCMessage base;
+  char *locator;
+  char *file_id;
+  /*
+   * s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
+   */
+  char *url;
+};
+#define JOBSTORE__EXPORT_FILE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__export_file_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Jobstore__MethodStats
@@ -1131,6 +1167,44 @@ Jobstore__UrlResponse *
 void   jobstore__url_response__free_unpacked
                      (Jobstore__UrlResponse *message,
                       ProtobufCAllocator *allocator);
+/* Jobstore__ImportFileRequest methods */
+void   jobstore__import_file_request__init
+                     (Jobstore__ImportFileRequest         *message);
+size_t jobstore__import_file_request__get_packed_size
+                     (const Jobstore__ImportFileRequest   *message);
+size_t jobstore__import_file_request__pack
+                     (const Jobstore__ImportFileRequest   *message,
+                      uint8_t             *out);
+size_t jobstore__import_file_request__pack_to_buffer
+                     (const Jobstore__ImportFileRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__ImportFileRequest *
+       jobstore__import_file_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__import_file_request__free_unpacked
+                     (Jobstore__ImportFileRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Jobstore__ExportFileRequest methods */
+void   jobstore__export_file_request__init
+                     (Jobstore__ExportFileRequest         *message);
+size_t jobstore__export_file_request__get_packed_size
+                     (const Jobstore__ExportFileRequest   *message);
+size_t jobstore__export_file_request__pack
+                     (const Jobstore__ExportFileRequest   *message,
+                      uint8_t             *out);
+size_t jobstore__export_file_request__pack_to_buffer
+                     (const Jobstore__ExportFileRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__ExportFileRequest *
+       jobstore__export_file_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__export_file_request__free_unpacked
+                     (Jobstore__ExportFileRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Jobstore__MethodStats methods */
 void   jobstore__method_stats__init
                      (Jobstore__MethodStats         *message);
@@ -1260,6 +1334,12 @@ typedef void (*Jobstore__PublicUrlRequest_Closure)
                   void *closure_data);
 typedef void (*Jobstore__UrlResponse_Closure)
                  (const Jobstore__UrlResponse *message,
+                  void *closure_data);
+typedef void (*Jobstore__ImportFileRequest_Closure)
+                 (const Jobstore__ImportFileRequest *message,
+                  void *closure_data);
+typedef void (*Jobstore__ExportFileRequest_Closure)
+                 (const Jobstore__ExportFileRequest *message,
                   void *closure_data);
 typedef void (*Jobstore__MethodStats_Closure)
                  (const Jobstore__MethodStats *message,
@@ -1402,6 +1482,14 @@ struct Jobstore__JobStore_Service
                                 const Jobstore__PublicUrlRequest *input,
                                 Jobstore__UrlResponse_Closure closure,
                                 void *closure_data);
+  void (*import_file)(Jobstore__JobStore_Service *service,
+                      const Jobstore__ImportFileRequest *input,
+                      Jobstore__FileInfo_Closure closure,
+                      void *closure_data);
+  void (*export_file)(Jobstore__JobStore_Service *service,
+                      const Jobstore__ExportFileRequest *input,
+                      Jobstore__FileInfo_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Jobstore__JobStore_ServiceDestroy)(Jobstore__JobStore_Service *);
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
@@ -1441,7 +1529,9 @@ void jobstore__job_store__init (Jobstore__JobStore_Service *service,
       function_prefix__ ## write_logs,\
       function_prefix__ ## read_logs,\
       function_prefix__ ## get_public_url,\
-      function_prefix__ ## get_shared_public_url  }
+      function_prefix__ ## get_shared_public_url,\
+      function_prefix__ ## import_file,\
+      function_prefix__ ## export_file  }
 void jobstore__job_store__hello(ProtobufCService *service,
                                 const Jobstore__HelloRequest *input,
                                 Jobstore__HelloResponse_Closure closure,
@@ -1570,6 +1660,14 @@ void jobstore__job_store__get_shared_public_url(ProtobufCService *service,
                                                 const Jobstore__PublicUrlRequest *input,
                                                 Jobstore__UrlResponse_Closure closure,
                                                 void *closure_data);
+void jobstore__job_store__import_file(ProtobufCService *service,
+                                      const Jobstore__ImportFileRequest *input,
+                                      Jobstore__FileInfo_Closure closure,
+                                      void *closure_data);
+void jobstore__job_store__export_file(ProtobufCService *service,
+                                      const Jobstore__ExportFileRequest *input,
+                                      Jobstore__FileInfo_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1604,6 +1702,8 @@ extern const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__public_url_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__url_response__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__import_file_request__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__stats_response__descriptor;
 extern const ProtobufCServiceDescriptor jobstore__job_store__descriptor;

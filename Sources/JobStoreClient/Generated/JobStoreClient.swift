@@ -187,6 +187,19 @@ public struct JobStoreClient: Sendable {
         return try await UrlResponse(serialized: connection.unary(.getSharedPublicUrl, request.serialized()))
     }
 
+    /// Copy a URL into the store as a new file (or a shared file); S3 to S3 without the bytes
+    /// passing through this node.
+    public func importFile(_ request: ImportFileRequest) async throws -> FileInfo {
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.importFile, request.serialized()))
+    }
+
+    /// Copy a file out of the store to a URL.
+    public func exportFile(_ request: ExportFileRequest) async throws -> FileInfo {
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.exportFile, request.serialized()))
+    }
+
     private func checkStrings(_ request: some WireMessage) throws {
         if request.containsNUL {
             throw JobStoreError(.invalidArgument, "string fields may not contain NUL characters", kind: .invalidName)

@@ -53,6 +53,11 @@ public protocol JobStoreService: Sendable {
     func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse
     func getPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse
     func getSharedPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse
+    /// Copy a URL into the store as a new file (or a shared file); S3 to S3 without the bytes
+    /// passing through this node.
+    func importFile(_ request: ImportFileRequest, call: ServerCall) throws -> FileInfo
+    /// Copy a file out of the store to a URL.
+    func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo
 }
 
 extension JobStoreService {
@@ -123,6 +128,10 @@ extension JobStoreService {
             return try getPublicUrl(PublicUrlRequest(serialized: payload), call: call).serialized()
         case .getSharedPublicUrl:
             return try getSharedPublicUrl(PublicUrlRequest(serialized: payload), call: call).serialized()
+        case .importFile:
+            return try importFile(ImportFileRequest(serialized: payload), call: call).serialized()
+        case .exportFile:
+            return try exportFile(ExportFileRequest(serialized: payload), call: call).serialized()
         }
     }
 }

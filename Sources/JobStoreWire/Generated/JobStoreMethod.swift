@@ -51,6 +51,11 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
     case readLogs = 29
     case getPublicUrl = 30
     case getSharedPublicUrl = 31
+    /// Copy a URL into the store as a new file (or a shared file); S3 to S3 without the bytes
+    /// passing through this node.
+    case importFile = 32
+    /// Copy a file out of the store to a URL.
+    case exportFile = 33
 
     /// The rpc's name as declared in the proto.
     public var name: String {
@@ -87,6 +92,8 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .readLogs: "ReadLogs"
         case .getPublicUrl: "GetPublicUrl"
         case .getSharedPublicUrl: "GetSharedPublicUrl"
+        case .importFile: "ImportFile"
+        case .exportFile: "ExportFile"
         }
     }
 
@@ -125,6 +132,8 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .readLogs: .unary
         case .getPublicUrl: .unary
         case .getSharedPublicUrl: .unary
+        case .importFile: .unary
+        case .exportFile: .unary
         }
     }
 
@@ -163,6 +172,8 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .readLogs: .none
         case .getPublicUrl: .none
         case .getSharedPublicUrl: .none
+        case .importFile: .none
+        case .exportFile: .none
         }
     }
 }

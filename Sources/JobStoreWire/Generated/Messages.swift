@@ -1663,6 +1663,122 @@ public struct UrlResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+public struct ImportFileRequest: WireMessage, Equatable, Hashable {
+    public var locator: String
+    /// s3://BUCKET/KEY (server-side copy when the store is on S3), http(s)://..., or
+    /// file:///PATH (opened by the daemon: only for connections from the daemon's own uid).
+    public var url: String
+    /// Set: import as this shared file; the answer then has no file id.
+    public var sharedFileName: String
+
+    public init(locator: String = "", url: String = "", sharedFileName: String = "") {
+        self.locator = locator
+        self.url = url
+        self.sharedFileName = sharedFileName
+    }
+
+    init(c: Jobstore__ImportFileRequest) {
+        self.init(
+            locator: CArena.string(c.locator),
+            url: CArena.string(c.url),
+            sharedFileName: CArena.string(c.shared_file_name)
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__ImportFileRequest> {
+        let p = arena.allocate(Jobstore__ImportFileRequest.self)
+        jobstore__import_file_request__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__ImportFileRequest, _ arena: CArena) {
+        c.locator = arena.string(locator)
+        c.url = arena.string(url)
+        c.shared_file_name = arena.string(sharedFileName)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || url.utf8.contains(0) || sharedFileName.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__import_file_request__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__import_file_request__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__import_file_request__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "ImportFileRequest")
+        }
+        defer { jobstore__import_file_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct ExportFileRequest: WireMessage, Equatable, Hashable {
+    public var locator: String
+    public var fileId: String
+    /// s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
+    public var url: String
+
+    public init(locator: String = "", fileId: String = "", url: String = "") {
+        self.locator = locator
+        self.fileId = fileId
+        self.url = url
+    }
+
+    init(c: Jobstore__ExportFileRequest) {
+        self.init(
+            locator: CArena.string(c.locator),
+            fileId: CArena.string(c.file_id),
+            url: CArena.string(c.url)
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__ExportFileRequest> {
+        let p = arena.allocate(Jobstore__ExportFileRequest.self)
+        jobstore__export_file_request__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__ExportFileRequest, _ arena: CArena) {
+        c.locator = arena.string(locator)
+        c.file_id = arena.string(fileId)
+        c.url = arena.string(url)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || fileId.utf8.contains(0) || url.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__export_file_request__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__export_file_request__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__export_file_request__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "ExportFileRequest")
+        }
+        defer { jobstore__export_file_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
 public struct MethodStats: WireMessage, Equatable, Hashable {
     public var method: String
     public var calls: UInt64
