@@ -129,7 +129,9 @@ public final class S3Client: @unchecked Sendable {
         var host = endpoint.url.host ?? "localhost"
         if let port = endpoint.url.port { host += ":\(port)" }
         let keyPath = key.map { "/" + $0 } ?? ""
-        if endpoint.pathStyle { return (host, "/\(bucket)\(keyPath)") }
+        // A dotted bucket name cannot be a host name under a TLS wildcard certificate.
+        let dottedOverTLS = bucket.contains(".") && endpoint.url.scheme == "https"
+        if endpoint.pathStyle || dottedOverTLS { return (host, "/\(bucket)\(keyPath)") }
         return ("\(bucket).\(host)", keyPath.isEmpty ? "/" : keyPath)
     }
 

@@ -36,6 +36,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "S3 endpoint URL for aws: stores (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS's regional endpoint).")
     var endpoint: String?
 
+    @Option(help: "S3 addressing: path (host/bucket/key), virtual (bucket.host/key), or auto (path for --endpoint, virtual for AWS).")
+    var s3Addressing: String = "auto"
+
     @Option(help: "Maximum connections of the node's S3 session.")
     var s3MaxConnections: Int = 64
 
@@ -108,6 +111,10 @@ struct Daemon: ParsableCommand {
         guard transferBuffers >= 1, partConcurrency >= 1 else {
             throw ValidationError("--transfer-buffers and --part-concurrency must be at least 1")
         }
+        guard ["auto", "path", "virtual"].contains(s3Addressing) else {
+            throw ValidationError("--s3-addressing must be auto, path or virtual, not \(s3Addressing)")
+        }
+        let pathStyle = s3Addressing == "path" || (s3Addressing == "auto" && endpointURL != nil)
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         let session = CurlSession(maxConnections: s3MaxConnections)
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
@@ -120,7 +127,7 @@ struct Daemon: ParsableCommand {
             }
         }
         let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
-                              credentials: credentials)
+                              pathStyle: pathStyle, credentials: credentials)
         let factory: StoreRegistry.BackendFactory = { locator in
             switch locator {
             case .local: return try local(locator)
@@ -145,8 +152,11 @@ final class S3Stores: @unchecked Sendable {
     private var byRegion: [String: S3ObjectStore] = [:]
     private var bucketRegions: [String: String] = [:]
 
-    init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?,
+    let pathStyle: Bool
+
+    init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
          credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.pathStyle = pathStyle
         self.session = session
         self.pool = pool
         self.partConcurrency = partConcurrency
@@ -179,7 +189,8 @@ final class S3Stores: @unchecked Sendable {
         defer { lock.unlock() }
         if let s = byRegion[region] { return s }
         let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
-        let client = S3Client(endpoint: .init(url: url, region: region), session: session, rate: rate, credentials: credentials)
+        let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
+                              credentials: credentials)
         let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency)
         byRegion[region] = s
         return s

@@ -1,6 +1,8 @@
 import Foundation
 import JobStoreClient
 import JobStoreWire
+import ObjectStore
+import S3
 import XCTest
 
 /// A real jobstored process for a test: its own socket and scratch directory, stopped and
@@ -140,21 +142,103 @@ extension JobStoreClient {
     }
 }
 
-/// A test case with its own daemon, a connected client and an initialized local store.
-class LocalStoreTestCase: XCTestCase {
+/// Where a StoreTestCase's store lives.
+enum TestBackend {
+    case local
+    /// SeaweedFS from tools/dev-s3, with 5 MiB parts so that a few MiB make a multipart object.
+    case seaweedFS
+}
+
+/// A test case with its own daemon, a connected client and an initialized store: local by
+/// default; the `...OnS3` subclasses run the same tests on an aws: store on SeaweedFS.
+class StoreTestCase: XCTestCase {
     var daemon: DaemonProcess!
     var client: JobStoreClient!
     var locator: String!
+    class var backend: TestBackend { .local }
+    var isLocal: Bool { Self.backend == .local }
+    private var s3: S3ObjectStore?
+    private var bucket = ""
 
     override func setUp() async throws {
-        daemon = try DaemonProcess()
+        switch Self.backend {
+        case .local:
+            daemon = try DaemonProcess()
+            locator = daemon.locator()
+        case .seaweedFS:
+            daemon = try DaemonProcess.withS3(extraArguments: ["--part-size", "5MiB"])
+            let name = "jobstore-suite-\(UUID().uuidString.prefix(8).lowercased())"
+            locator = "aws:us-east-1:\(name)"
+            bucket = name + "--toil"
+            let env = ProcessInfo.processInfo.environment
+            let credentials = AWSCredentials(accessKeyID: env["JOBSTORE_TEST_S3_ACCESS_KEY"]!, secretAccessKey: env["JOBSTORE_TEST_S3_SECRET_KEY"]!)
+            s3 = S3ObjectStore(client: S3Client(endpoint: .init(url: URL(string: env["JOBSTORE_TEST_S3_ENDPOINT"]!)!, region: "us-east-1"),
+                                                session: CurlSession(), credentials: { credentials }))
+        }
         client = try daemon.connect()
-        locator = daemon.locator()
         _ = try await client.initialize(StoreRequest(locator: locator))
     }
 
     override func tearDown() async throws {
+        if !isLocal, let client, let locator {
+            _ = try? await client.destroy(StoreRequest(locator: locator))
+        }
         client?.connection.close()
         daemon?.stop()
+    }
+
+    /// The local store's directory.
+    var storeDirectory: String { String(locator.dropFirst("local:".count)) }
+
+    /// Every key in the store's bucket (local: its published objects), plus unfinished uploads.
+    func storedKeys() throws -> [String] {
+        if let s3 {
+            var keys: [String] = []
+            var after = ""
+            while true {
+                let page = try s3.list(bucket, prefix: "", startAfter: after, maxKeys: 1000)
+                keys += page.objects.map(\.key)
+                guard page.truncated, let last = page.objects.last else { break }
+                after = last.key
+            }
+            return keys + (try s3.listMultipartUploads(bucket).map { "upload:" + $0.key })
+        }
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: storeDirectory + "/objects")
+            .filter { $0.hasSuffix(".obj") }
+            .map { $0.replacingOccurrences(of: ".d/", with: "/").replacingOccurrences(of: ".obj", with: "") }
+        let versions = try FileManager.default.contentsOfDirectory(atPath: storeDirectory + "/versions")
+        return objects + versions.map { "version:" + $0 }
+    }
+
+    func objectExists(_ key: String) throws -> Bool {
+        if let s3 { return try s3.head(bucket, key: key, options: GetOptions()) != nil }
+        let path = key.split(separator: "/").dropLast().map { $0 + ".d/" }.joined() + (key.split(separator: "/").last.map(String.init) ?? "")
+        return FileManager.default.fileExists(atPath: storeDirectory + "/objects/" + path + ".obj")
+    }
+
+    /// Replaces an object's bytes but not its metadata, as a faulty disk
+    /// or a careless tool would: the stored checksum no longer matches.
+    func overwriteBehindTheDaemon(_ key: String, _ bytes: [UInt8]) throws {
+        if let s3 {
+            // The metadata as the daemon reads it, checksum included (for a multipart object it
+            // came from the tags; here it becomes plain metadata).
+            let head = try XCTUnwrap(s3.head(bucket, key: key, options: GetOptions()))
+            try s3.client.send("PUT", bucket: bucket, key: key, headers: head.metadata.map { ("x-amz-meta-\($0.key)", $0.value) }, body: bytes)
+            return
+        }
+        let path = storeDirectory + "/objects/" + key.split(separator: "/").dropLast().map { $0 + ".d/" }.joined()
+            + (key.split(separator: "/").last.map(String.init) ?? "") + ".obj"
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
+        let data = (path as NSString).deletingLastPathComponent + "/" + target + "/data"
+        chmod(data, 0o600)
+        try Data(bytes).write(to: URL(fileURLWithPath: data))
+    }
+
+    /// The bytes behind a URL from GetPublicUrl: file:// (local) or a presigned http:// one.
+    func fetch(_ url: String) throws -> [UInt8] {
+        if url.hasPrefix("file://") { return [UInt8](try Data(contentsOf: URL(string: url)!)) }
+        let response = try CurlSession().perform(CurlSession.Request(method: "GET", url: url))
+        XCTAssertEqual(response.status, 200, url)
+        return response.body
     }
 }

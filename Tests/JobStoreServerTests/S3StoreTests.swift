@@ -14,7 +14,7 @@ class S3StoreTests: XCTestCase {
     class var endpointVariable: String { "JOBSTORE_TEST_S3_ENDPOINT" }
 
     override func setUp() async throws {
-        daemon = try DaemonProcess.withS3(endpointVariable: Self.endpointVariable)
+        daemon = try DaemonProcess.withS3(endpointVariable: Self.endpointVariable, extraArguments: ["--part-size", "5MiB"])
         client = try daemon.connect()
         locator = "aws:us-east-1:jobstore-test-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await client.initialize(StoreRequest(locator: locator))
@@ -46,7 +46,7 @@ class S3StoreTests: XCTestCase {
 
     func testFilesHintsAndCleanup() async throws {
         _ = try await client.createJob(JobBody(locator: locator, jobId: "parent", body: [1]))
-        for size in [0, 1, 1 << 20, 5 << 20] {
+        for size in [0, 1, 1 << 20, 5 << 20, 12 << 20 + 3] {  // the last two: multipart (5 MiB parts)
             let bytes = pattern(size, seed: UInt8(size % 200))
             let info = try await client.upload(WriteFileRequest(locator: locator, basename: "f"), bytes, chunk: 1 << 20)
             let back = try await client.download(locator, info.fileId)

@@ -54,6 +54,30 @@ final class S3ClientTests: XCTestCase {
         XCTAssertEqual(listing.components(separatedBy: "<Key>").count - 1, 32)
     }
 
+    /// Virtual-host addressing (`bucket.host`), as AWS prefers: SeaweedFS runs with
+    /// -s3.domainName=s3.localhost, and libcurl resolves *.localhost to the loopback itself.
+    func testVirtualHostAddressing() throws {
+        let env = ProcessInfo.processInfo.environment
+        let port = try XCTUnwrap(URL(string: try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"]))?.port)
+        let credentials = AWSCredentials(accessKeyID: env["JOBSTORE_TEST_S3_ACCESS_KEY"]!, secretAccessKey: env["JOBSTORE_TEST_S3_SECRET_KEY"]!)
+        let s3 = S3Client(endpoint: .init(url: URL(string: "http://s3.localhost:\(port)")!, region: "us-east-1", pathStyle: false),
+                          session: Self.session, credentials: { credentials })
+        let bucket = "jobstore-vhost-\(UUID().uuidString.prefix(8).lowercased())"
+        try s3.send("PUT", bucket: bucket)
+        defer {
+            _ = try? s3.send("DELETE", bucket: bucket, key: "k")
+            _ = try? s3.send("DELETE", bucket: bucket)
+        }
+        try s3.send("PUT", bucket: bucket, key: "k", body: [1, 2, 3])
+        let got = try s3.send("GET", bucket: bucket, key: "k")
+        XCTAssertEqual(got.body, [1, 2, 3])
+        let listing = String(decoding: try s3.send("GET", bucket: bucket, query: [("list-type", "2")]).body, as: UTF8.self)
+        XCTAssertTrue(listing.contains("<Key>k</Key>"), listing)
+        let url = try s3.presignedURL(bucket: bucket, key: "k", expiresIn: 60)
+        XCTAssertTrue(url.hasPrefix("http://\(bucket).s3.localhost:\(port)/k?"), url)
+        XCTAssertEqual(try Self.session.perform(CurlSession.Request(method: "GET", url: url)).body, [1, 2, 3])
+    }
+
     func testAWrongSecretIsRefused() throws {
         let s3 = try client(secret: "wrong")
         XCTAssertThrowsError(try s3.send("GET", bucket: "anything", query: [("list-type", "2")])) {
