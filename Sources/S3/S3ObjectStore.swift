@@ -43,7 +43,8 @@ public final class S3ObjectStore: ObjectStore {
     }
 
     /// Aborts every unfinished upload, deletes every object in batches of 1,000 (DeleteObjects),
-    /// then the bucket. Idempotent.
+    /// and, in a versioned bucket, every old version and delete marker; then the bucket.
+    /// Idempotent.
     public func destroyBucket(_ bucket: String) throws {
         guard try bucketExists(bucket) else { return }
         for upload in try listMultipartUploads(bucket) {
@@ -60,8 +61,46 @@ public final class S3ObjectStore: ObjectStore {
         }
         do {
             try client.send("DELETE", bucket: bucket, accept: [404])
+        } catch let e as S3Client.S3Error where e.code == "BucketNotEmpty" {
+            try deleteAllVersions(bucket)
+            do {
+                try client.send("DELETE", bucket: bucket, accept: [404])
+            } catch {
+                throw map(error, bucket: bucket, key: nil)
+            }
         } catch {
             throw map(error, bucket: bucket, key: nil)
+        }
+    }
+
+    /// Deletes every version and delete marker (ListObjectVersions, DeleteObjects with ids).
+    func deleteAllVersions(_ bucket: String) throws {
+        while true {
+            let xml: String
+            do {
+                xml = String(decoding: try client.send("GET", bucket: bucket, query: [("versions", ""), ("max-keys", "1000")]).body,
+                             as: UTF8.self)
+            } catch {
+                throw map(error, bucket: bucket, key: nil)
+            }
+            var entries: [(String, String)] = []
+            for separator in ["<Version>", "<DeleteMarker>"] {
+                for block in xml.components(separatedBy: separator).dropFirst() {
+                    if let key = S3Client.element("Key", in: block), let id = S3Client.element("VersionId", in: block) {
+                        entries.append((XMLText.unescape(key), XMLText.unescape(id)))
+                    }
+                }
+            }
+            if entries.isEmpty { return }
+            let body = Array(("<Delete><Quiet>true</Quiet>" + entries.map {
+                "<Object><Key>\(XMLText.escape($0.0))</Key><VersionId>\(XMLText.escape($0.1))</VersionId></Object>"
+            }.joined() + "</Delete>").utf8)
+            do {
+                try client.send("POST", bucket: bucket, query: [("delete", "")],
+                                headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")], body: body)
+            } catch {
+                throw map(error, bucket: bucket, key: nil)
+            }
         }
     }
 

@@ -22,9 +22,9 @@ final class S3TransferTests: XCTestCase {
         XCTAssertEqual(store?.pool.inUse, 0, "every buffer and permit went back to the pool")
     }
 
-    func makeStore(capacity: Int, concurrency: Int) throws -> S3ObjectStore {
+    func makeStore(capacity: Int, concurrency: Int, endpointVariable: String = "JOBSTORE_TEST_S3_ENDPOINT") throws -> S3ObjectStore {
         let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["JOBSTORE_TEST_S3_ENDPOINT"], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
+        guard let endpoint = env[endpointVariable], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
               let secret = env["JOBSTORE_TEST_S3_SECRET_KEY"] else {
             XCTFail("JOBSTORE_TEST_S3_* not set: run eval \"$(tools/dev-s3 start)\" first")
             throw XCTSkip("no S3 server")
@@ -178,6 +178,24 @@ final class S3TransferTests: XCTestCase {
                                             ifMatch: "\"not-the-etag\"", sourceKey: nil, destinationKey: nil)) {
             guard case .preconditionFailed = $0 as? ObjectStoreError else { return XCTFail("\($0)") }
         }
+    }
+
+    /// A bucket someone turned versioning on for still goes away whole. On moto, which (as AWS)
+    /// refuses to delete a bucket that still holds versions; SeaweedFS deletes it regardless.
+    func testDestroyRemovesEveryVersionOfAVersionedBucket() throws {
+        let store = try makeStore(capacity: 2, concurrency: 2, endpointVariable: "JOBSTORE_TEST_MOTO_ENDPOINT")
+        let bucket = "jobstore-versions-\(UUID().uuidString.prefix(8).lowercased())"
+        try store.createBucket(bucket)
+        let body = Array("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".utf8)
+        try store.client.send("PUT", bucket: bucket, query: [("versioning", "")],
+                              headers: [("Content-MD5", Base64.encode(MD5.digest(body)))], body: body)
+        for i in 0..<3 { try store.put(bucket, key: "v", body: MemorySource([UInt8(i)]), options: PutOptions()) }
+        try store.delete(bucket, keys: ["v"])  // a delete marker over three versions
+        XCTAssertThrowsError(try store.client.send("DELETE", bucket: bucket)) {
+            XCTAssertEqual(($0 as? S3Client.S3Error)?.code, "BucketNotEmpty", "the case destroy must handle: \($0)")
+        }
+        try store.destroyBucket(bucket)
+        XCTAssertFalse(try store.bucketExists(bucket))
     }
 
     func testGarbageCollectionAndDestroyAbortUnfinishedUploads() throws {
