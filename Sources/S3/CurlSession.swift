@@ -110,7 +110,12 @@ final class Transfer: @unchecked Sendable {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let done = NSCondition()
     private var result: Result<CurlSession.Response, Error>?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// libcurl writes its error text here; memory of our own, since curl keeps the pointer.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        p.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        return p
+    }()
 
     init(_ request: CurlSession.Request, stallSeconds: Int) {
         easy = curl_easy_init()
@@ -126,7 +131,7 @@ final class Transfer: @unchecked Sendable {
         jobstore_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, stallSeconds)
         jobstore_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, request.timeoutSeconds > 0 ? min(10, request.timeoutSeconds) : 10)
         if request.timeoutSeconds > 0 { jobstore_curl_setopt_long(easy, CURLOPT_TIMEOUT, request.timeoutSeconds) }
-        errorBuffer.withUnsafeMutableBufferPointer { jobstore_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) }
+        jobstore_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         jobstore_curl_setopt_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
             let n = size * count
@@ -183,6 +188,7 @@ final class Transfer: @unchecked Sendable {
     deinit {
         curl_easy_cleanup(easy)
         curl_slist_free_all(headerList)
+        errorBuffer.deallocate()
     }
 
     func finish(_ code: CURLcode) {
@@ -192,7 +198,7 @@ final class Transfer: @unchecked Sendable {
             jobstore_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             outcome = .success(CurlSession.Response(status: status, headers: headers, body: received))
         } else {
-            let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let detail = String(cString: errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             outcome = .failure(CurlSession.TransportError(code: Int(code.rawValue), message: message))
         }

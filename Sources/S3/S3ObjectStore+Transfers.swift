@@ -9,18 +9,22 @@ extension S3ObjectStore {
     /// bulk of requests) never wait for the pool.
     static let smallObjectLimit = 1 << 20
 
+    @discardableResult
     public func put(_ bucket: String, key: String, body: any ByteSource, options: PutOptions) throws -> ObjectInfo {
-        var head = [UInt8](repeating: 0, count: min(Self.smallObjectLimit, pool.partSize))
+        // Read without zero-filling first: most puts are a few KiB.
+        let limit = min(Self.smallObjectLimit, pool.partSize)
         var count = 0
-        try head.withUnsafeMutableBytes { raw in
+        var head = try [UInt8](unsafeUninitializedCapacity: limit) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            defer { initialized = count }
             while count < raw.count {
                 let n = try body.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[count...]))
                 if n == 0 { break }
                 count += n
             }
         }
-        if count < head.count {
-            return try putSingle(bucket, key: key, bytes: head[0..<count], options: options)
+        if count < limit {
+            return try putSingle(bucket, key: key, bytes: head[...], options: options)
         }
         let buffer = pool.acquire()
         buffer.bytes.replaceSubrange(0..<count, with: head)
@@ -126,6 +130,7 @@ extension S3ObjectStore {
     /// A read: the first ranged GET fetches up to `smallObjectLimit` bytes and learns the size
     /// and ETag; the rest comes in part-size ranged GETs in parallel, each with If-Match on that
     /// ETag (an object replaced mid-read fails instead of mixing versions), written in order.
+    @discardableResult
     public func get(_ bucket: String, key: String, into sink: any ByteSink, options: GetOptions) throws -> ObjectInfo {
         let sse = Self.sseHeaders(options.encryptionKey)
         if let range = options.range {

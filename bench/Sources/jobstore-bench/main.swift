@@ -121,8 +121,9 @@ if arguments.contains("--s3") {
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let mib = arguments.firstIndex(of: "--size-mib").flatMap { Int(arguments[$0 + 1]) } ?? 1024
     let partSize = arguments.firstIndex(of: "--part-size").map { arguments[$0 + 1] } ?? "50MiB"
+    let rounds = arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3
     try await s3TransferBench(daemonBinary: arguments[1], scratch: scratch, bigSize: mib << 20, smallCount: 1000,
-                              smallSize: 4096, partSize: partSize)
+                              smallSize: 4096, partSize: partSize, rounds: max(1, rounds))
     exit(0)
 }
 let socket = scratch + "/d.sock"
