@@ -118,12 +118,12 @@ let calls = arguments.firstIndex(of: "--calls").flatMap { Int(arguments[$0 + 1])
 let scratch = NSTemporaryDirectory() + "jobstore-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 if arguments.contains("--s3") {
-    defer { try? FileManager.default.removeItem(atPath: scratch) }
     let mib = arguments.firstIndex(of: "--size-mib").flatMap { Int(arguments[$0 + 1]) } ?? 1024
     let partSize = arguments.firstIndex(of: "--part-size").map { arguments[$0 + 1] } ?? "50MiB"
     let rounds = arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3
     try await s3TransferBench(daemonBinary: arguments[1], scratch: scratch, bigSize: mib << 20, smallCount: 1000,
                               smallSize: 4096, partSize: partSize, rounds: max(1, rounds))
+    try? FileManager.default.removeItem(atPath: scratch)  // exit() runs no defer
     exit(0)
 }
 let socket = scratch + "/d.sock"
