@@ -1,0 +1,375 @@
+"""The transport of the Python client: one Unix-socket connection multiplexing calls from any
+number of threads (Protos/WIRE.md), file descriptors passed with SCM_RIGHTS, uploads and
+downloads as file-like objects. The per-rpc methods come from the generated `_stub`."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket as _socket
+import struct
+import threading
+from collections import deque
+from typing import Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
+
+from google.protobuf.message import Message
+
+from . import errors
+from . import jobstore_pb2 as pb
+from ._stub import FD_METHODS, METHODS, JobStoreStub
+
+REQUEST, RESPONSE, DATA, END, CANCEL = 1, 2, 3, 4, 5
+HEADER = struct.Struct(">IIHBB")
+MAX_DATA = 1 << 20
+MAX_MESSAGE = 16 << 20
+
+R = TypeVar("R", bound=Message)
+
+
+def default_socket_path() -> str:
+    """The daemon's default: $JOBSTORED_SOCKET, $XDG_RUNTIME_DIR/jobstored.sock, or
+    /tmp/jobstored-UID/jobstored.sock."""
+    explicit = os.environ.get("JOBSTORED_SOCKET")
+    if explicit:
+        return explicit
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "jobstored.sock")
+    return f"/tmp/jobstored-{os.getuid()}/jobstored.sock"
+
+
+def _repeated(field) -> bool:
+    flag = getattr(field, "is_repeated", None)  # protobuf >= 6; older ones have `label`
+    return flag if isinstance(flag, bool) else field.label == field.LABEL_REPEATED
+
+
+def _check_strings(message: Message) -> None:
+    """protobuf-c (the daemon) carries strings as C strings: refuse NUL before sending."""
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_STRING:
+            values = value if _repeated(field) else [value]
+            if any("\0" in v for v in values):
+                raise errors.InvalidArgument(3, f"{field.name} contains a NUL character, which the protocol cannot carry")
+        elif field.type == field.TYPE_MESSAGE:
+            for sub in (value if _repeated(field) else [value]):
+                _check_strings(sub)
+
+
+class _Call:
+    """One call in flight: DATA chunks as they arrive, then the terminal RESPONSE."""
+
+    __slots__ = ("id", "cond", "chunks", "done", "code", "payload")
+
+    def __init__(self, call_id: int) -> None:
+        self.id = call_id
+        self.cond = threading.Condition()
+        self.chunks: Deque[bytes] = deque()
+        self.done = False
+        self.code = 0
+        self.payload = b""
+
+    def wait(self) -> None:
+        with self.cond:
+            while not self.done:
+                self.cond.wait()
+
+    def result(self, response_type: Type[R]) -> R:
+        self.wait()
+        if self.code != 0:
+            raise _error(self.code, self.payload)
+        return response_type.FromString(self.payload)
+
+
+def _error(code: int, payload: bytes) -> errors.JobStoreError:
+    try:
+        status = pb.Status.FromString(payload)
+        return errors.from_status(code, status.message, int(status.kind))
+    except Exception:  # a payload that is not a Status: still the code
+        return errors.from_status(code, f"status {code}")
+
+
+class Client(JobStoreStub):
+    """A connection to jobstored. Thread-safe: calls from many threads share the connection and
+    are answered in any order. Close it (or use `with`) when done.
+
+    >>> with Client() as c:
+    ...     c.ping(pb.Empty())
+    """
+
+    def __init__(self, socket: Optional[str] = None, *, check_methods: bool = False) -> None:
+        self.path = socket or default_socket_path()
+        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            self._sock.connect(self.path)
+        except OSError as e:
+            self._sock.close()
+            raise errors.Unavailable(14, f"cannot connect to jobstored at {self.path}: {e.strerror or e}") from None
+        self._send_lock = threading.Lock()
+        self._calls: Dict[int, _Call] = {}
+        self._calls_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._broken: Optional[str] = None
+        self._reader = threading.Thread(target=self._read_loop, name="jobstore-client-reader", daemon=True)
+        self._reader.start()
+        if check_methods:
+            hello = self.hello(pb.HelloRequest(protocol_version=1, client_name="python"))
+            if tuple(hello.methods[: len(METHODS)]) != METHODS:
+                raise errors.FailedPrecondition(9, "the daemon's method table differs from this client's")
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _send(self, call_id: int, frame_type: int, code: int = 0, payload: bytes = b"", fd: Optional[int] = None) -> None:
+        header = HEADER.pack(len(payload), call_id, code, frame_type, 1 if fd is not None else 0)
+        with self._send_lock:
+            if self._broken:
+                raise errors.Unavailable(14, self._broken)
+            try:
+                if fd is not None:
+                    sent = _socket.send_fds(self._sock, [header + payload], [fd])
+                    if sent < len(header) + len(payload):
+                        self._sock.sendall((header + payload)[sent:])
+                elif len(payload) > 65536:
+                    self._sock.sendall(header)
+                    self._sock.sendall(payload)
+                else:
+                    self._sock.sendall(header + payload)
+            except OSError as e:
+                raise errors.Unavailable(14, f"connection to jobstored lost: {e}") from None
+
+    def _recv_exact(self, n: int) -> Optional[bytearray]:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self._sock.recv_into(view[got:])
+            if k == 0:
+                return None
+            got += k
+        return buf
+
+    def _read_loop(self) -> None:
+        reason = "jobstored closed the connection"
+        try:
+            while True:
+                head = self._recv_exact(HEADER.size)
+                if head is None:
+                    break
+                length, call_id, code, frame_type, _ = HEADER.unpack(head)
+                if length > MAX_MESSAGE:
+                    reason = f"jobstored sent an oversized frame ({length} bytes)"
+                    break
+                payload = bytes(self._recv_exact(length) or b"") if length else b""
+                with self._calls_lock:
+                    call = self._calls.get(call_id)
+                    if frame_type == RESPONSE:
+                        self._calls.pop(call_id, None)
+                if call is None:
+                    if call_id == 0 and frame_type == RESPONSE:  # refused connection
+                        reason = str(_error(code, payload))
+                        break
+                    continue
+                with call.cond:
+                    if frame_type == DATA:
+                        call.chunks.append(payload)
+                    elif frame_type == RESPONSE:
+                        call.code, call.payload, call.done = code, payload, True
+                    call.cond.notify_all()
+        except OSError as e:
+            reason = f"connection to jobstored lost: {e}"
+        self._fail_all(reason)
+
+    def _fail_all(self, reason: str) -> None:
+        with self._send_lock:
+            self._broken = self._broken or reason
+        with self._calls_lock:
+            calls = list(self._calls.values())
+            self._calls.clear()
+        status = pb.Status(code=14, message=reason).SerializeToString()
+        for call in calls:
+            with call.cond:
+                call.code, call.payload, call.done = 14, status, True
+                call.cond.notify_all()
+
+    def _start(self, method: int, request: Message, fd: Optional[int] = None) -> _Call:
+        _check_strings(request)
+        if method in FD_METHODS and FD_METHODS[method] and fd is None:
+            raise errors.InvalidArgument(3, f"{METHODS[method]} needs a file descriptor")
+        payload = request.SerializeToString()
+        if len(payload) > MAX_MESSAGE:
+            raise errors.InvalidArgument(3, f"{METHODS[method]} request of {len(payload)} bytes exceeds 16 MiB")
+        call = _Call(next(self._ids) & 0xFFFFFFFF or next(self._ids))
+        with self._calls_lock:
+            if self._broken:
+                raise errors.Unavailable(14, self._broken)
+            self._calls[call.id] = call
+        try:
+            self._send(call.id, REQUEST, method, payload, fd)
+        except BaseException:
+            with self._calls_lock:
+                self._calls.pop(call.id, None)
+            raise
+        return call
+
+    # -- call shapes (used by the generated stub) ---------------------------------------------
+
+    def _unary(self, method: int, request: Message, response_type: Type[R], fd: Optional[int] = None) -> R:
+        return self._start(method, request, fd).result(response_type)
+
+    def _upload(self, method: int, request: Message, response_type: Type[R], data: object = None):
+        upload = Upload(self, self._start(method, request), response_type)
+        if data is None:
+            return upload
+        with upload:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                upload.write(data)
+            elif hasattr(data, "read"):
+                while True:
+                    chunk = data.read(MAX_DATA)  # type: ignore[attr-defined]
+                    if not chunk:
+                        break
+                    upload.write(chunk)
+            else:
+                for chunk in data:  # type: ignore[union-attr]
+                    upload.write(chunk)
+        return upload.response
+
+    def _download(self, method: int, request: Message, response_type: Type[R]) -> "Download[R]":
+        return Download(self, self._start(method, request), response_type)
+
+
+class Upload(Generic[R]):
+    """A file-like writer for an upload call: bytes go as DATA frames; `close()` sends END and
+    waits for the response (`self.response`). Leaving a `with` block by an exception, or
+    `cancel()`, cancels the call: nothing is stored."""
+
+    def __init__(self, client: Client, call: _Call, response_type: Type[R]) -> None:
+        self._client, self._call, self._type = client, call, response_type
+        self.response: Optional[R] = None
+        self._finished = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        if self._finished:
+            raise ValueError("write to a closed upload")
+        if self._call.done:  # the daemon answered early: an error
+            self._finish_error()
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), MAX_DATA):
+            self._client._send(self._call.id, DATA, 0, bytes(view[start:start + MAX_DATA]))
+        return len(view)
+
+    def _finish_error(self) -> None:
+        self._finished = True
+        self._call.result(self._type)  # raises the daemon's error
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._client._send(self._call.id, END)
+        self.response = self._call.result(self._type)
+
+    def cancel(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._client._send(self._call.id, CANCEL)
+        except errors.Unavailable:
+            return
+        self._call.wait()
+
+    def __enter__(self) -> "Upload[R]":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.cancel()
+
+
+class Download(Generic[R]):
+    """A readable binary stream over a download call's DATA frames; after the last byte,
+    `self.response` holds the response. A failed call raises from `read`."""
+
+    def __init__(self, client: Client, call: _Call, response_type: Type[R]) -> None:
+        self._client, self._call, self._type = client, call, response_type
+        self.response: Optional[R] = None
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> bytes:
+        call = self._call
+        with call.cond:
+            while not call.chunks and not call.done:
+                call.cond.wait()
+            if call.chunks:
+                return call.chunks.popleft()
+        self._eof = True
+        self.response = call.result(self._type)
+        return b""
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._pending]
+            self._pending = b""
+            while not self._eof:
+                parts.append(self._next_chunk())
+            return b"".join(parts)
+        while len(self._pending) < n and not self._eof:
+            self._pending += self._next_chunk()
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Iterable[bytes]:
+        if self._pending:
+            yield self._pending
+            self._pending = b""
+        while not self._eof:
+            chunk = self._next_chunk()
+            if chunk:
+                yield chunk
+
+    def close(self) -> None:
+        """Stops early (CANCEL) or, at the end, checks the final status."""
+        if self._eof:
+            return
+        try:
+            self._client._send(self._call.id, CANCEL)
+        except errors.Unavailable:
+            return
+        self._call.wait()
+        self._eof = True
+
+    def __enter__(self) -> "Download[R]":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
