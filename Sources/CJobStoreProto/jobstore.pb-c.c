@@ -2423,7 +2423,7 @@ const ProtobufCMessageDescriptor jobstore__list_jobs_response__descriptor =
   (ProtobufCMessageInit) jobstore__list_jobs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[7] =
 {
   {
     "locator",
@@ -2497,11 +2497,24 @@ static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "file_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__WriteFileRequest, file_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__write_file_request__field_indices_by_name[] = {
   3,   /* field[3] = basename */
   2,   /* field[2] = cleanup */
   4,   /* field[4] = executable */
+  6,   /* field[6] = file_id */
   5,   /* field[5] = hints */
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
@@ -2509,7 +2522,7 @@ static const unsigned jobstore__write_file_request__field_indices_by_name[] = {
 static const ProtobufCIntRange jobstore__write_file_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
 {
@@ -2519,7 +2532,7 @@ const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
   "Jobstore__WriteFileRequest",
   "jobstore",
   sizeof(Jobstore__WriteFileRequest),
-  6,
+  7,
   jobstore__write_file_request__field_descriptors,
   jobstore__write_file_request__field_indices_by_name,
   1,  jobstore__write_file_request__number_ranges,
@@ -3605,7 +3618,7 @@ const ProtobufCEnumDescriptor jobstore__error_kind__descriptor =
   jobstore__error_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[34] =
+static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[35] =
 {
   { "Hello", &jobstore__hello_request__descriptor, &jobstore__hello_response__descriptor },
   { "Ping", &jobstore__empty__descriptor, &jobstore__empty__descriptor },
@@ -3641,8 +3654,10 @@ static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[3
   { "GetSharedPublicUrl", &jobstore__public_url_request__descriptor, &jobstore__url_response__descriptor },
   { "ImportFile", &jobstore__import_file_request__descriptor, &jobstore__file_info__descriptor },
   { "ExportFile", &jobstore__export_file_request__descriptor, &jobstore__file_info__descriptor },
+  { "AssignFileId", &jobstore__write_file_request__descriptor, &jobstore__file_info__descriptor },
 };
 const unsigned jobstore__job_store__method_indices_by_name[] = {
+  34,        /* AssignFileId */
   7,        /* AssignJobId */
   24,        /* AssociateJobWithFile */
   8,        /* CreateJob */
@@ -3685,7 +3700,7 @@ const ProtobufCServiceDescriptor jobstore__job_store__descriptor =
   "JobStore",
   "Jobstore__JobStore",
   "jobstore",
-  34,
+  35,
   jobstore__job_store__method_descriptors,
   jobstore__job_store__method_indices_by_name
 };
@@ -3960,6 +3975,14 @@ void jobstore__job_store__export_file(ProtobufCService *service,
 {
   assert(service->descriptor == &jobstore__job_store__descriptor);
   service->invoke(service, 33, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void jobstore__job_store__assign_file_id(ProtobufCService *service,
+                                         const Jobstore__WriteFileRequest *input,
+                                         Jobstore__FileInfo_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &jobstore__job_store__descriptor);
+  service->invoke(service, 34, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
                                 Jobstore__JobStore_ServiceDestroy destroy)

@@ -15,8 +15,12 @@ public struct FileWriteRequest: Sendable {
     public var basename = ""
     public var hints: [String] = []
     public var executable = false
+    /// An id claimed before by `assignFileID`; empty: allocate one now.
+    public var fileID = ""
 
-    public init(jobID: String = "", cleanup: Bool = false, basename: String = "", hints: [String] = [], executable: Bool = false) {
+    public init(jobID: String = "", cleanup: Bool = false, basename: String = "", hints: [String] = [], executable: Bool = false,
+                fileID: String = "") {
+        self.fileID = fileID
         self.jobID = jobID
         self.cleanup = cleanup
         self.basename = basename
@@ -33,12 +37,16 @@ extension JobStore {
         let basename = request.basename.isEmpty ? defaultBasename : request.basename
         try Names.checkBasename(basename)
         if !request.jobID.isEmpty { try Names.checkJobID(request.jobID) }
-        let id = try allocateFileID(basename: basename, hints: request.hints)
+        let preassigned = !request.fileID.isEmpty
+        if preassigned { try Names.checkFileID(request.fileID) }
+        let id = preassigned ? request.fileID : try allocateFileID(basename: basename, hints: request.hints)
         let key = fileKey(id, basename: basename)
         let associated = !request.jobID.isEmpty && request.cleanup
         do {
             if associated { try associate(job: request.jobID, file: id) }
-            let info = try putChecked(key, source, metadata: request.executable ? [Keys.Meta.executable: "1"] : [:])
+            // A claimed flat id has no object yet: create-only, so no existing file is replaced.
+            let info = try putChecked(key, source, metadata: request.executable ? [Keys.Meta.executable: "1"] : [:],
+                                      createOnly: preassigned && !id.contains("/"))
             rememberFileKey(id, key)
             return StoredFile(id: id, size: info.size, executable: request.executable)
         } catch {
@@ -47,6 +55,14 @@ extension JobStore {
             try? store.delete(bucket, keys: undo)
             throw error
         }
+    }
+
+    /// Claims the id of a file to be written later with `fileID` set: a UUID (nothing stored
+    /// yet), or a hinted slot (claimed now, as Toil's claim_hinted_slot does).
+    public func assignFileID(_ request: FileWriteRequest, defaultBasename: String = "stream") throws -> String {
+        let basename = request.basename.isEmpty ? defaultBasename : request.basename
+        try Names.checkBasename(basename)
+        return try allocateFileID(basename: basename, hints: request.hints)
     }
 
     /// Toil's get_empty_file_store_id: an empty file (default basename "empty").

@@ -177,7 +177,8 @@ public final class JobStore: @unchecked Sendable {
         var meta = metadata
         meta[Keys.Meta.writer] = "jobstored/\(Self.version)"
         let options = PutOptions(metadata: meta, trailingMetadata: { [Keys.Meta.sha256: checksummed.finalizeHex()] },
-                                 createOnly: createOnly, encryptionKey: encrypted ? try encryptionKey() : nil)
+                                 createOnly: createOnly, encryptionKey: encrypted ? try encryptionKey() : nil,
+                                 executable: metadata[Keys.Meta.executable] == "1")
         return try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
     }
 

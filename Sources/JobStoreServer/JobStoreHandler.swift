@@ -109,9 +109,9 @@ public final class JobStoreHandler: JobStoreService {
 
     // MARK: files
 
-    private func writeRequest(_ r: WriteFileRequest, fd: Int32? = nil) -> FileWriteRequest {
+    func writeRequest(_ r: WriteFileRequest, fd: Int32? = nil) -> FileWriteRequest {
         FileWriteRequest(jobID: r.jobId, cleanup: r.cleanup, basename: r.basename, hints: r.hints,
-                         executable: r.executable || fd.map(Self.ownerExecutable) == true)
+                         executable: r.executable || fd.map(Self.ownerExecutable) == true, fileID: r.fileId)
     }
 
     /// Whether the descriptor's file has its owner-execute bit (Toil's FileID.executable).
@@ -283,6 +283,10 @@ extension JobStoreHandler {
         let file = try store(request.locator).importFile(request.url, sharedName: request.sharedFileName,
                                                         external: try externalObjects(), caller: caller(call))
         return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
+    }
+
+    public func assignFileId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
+        FileInfo(fileId: try store(request.locator).assignFileID(writeRequest(request)))
     }
 
     public func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo {

@@ -67,7 +67,7 @@ public final class LocalObjectStore: ObjectStore {
         var published = false
         defer { if !published { LocalFiles.removeTree(versionDir) } }
 
-        let size = try writeData(body, to: "\(versionDir)/data")
+        let size = try writeData(body, to: "\(versionDir)/data", executable: options.executable)
         var metadata = options.metadata
         if let trailing = options.trailingMetadata { metadata.merge(trailing()) { $1 } }
         let now = Date().timeIntervalSince1970
@@ -245,7 +245,7 @@ public final class LocalObjectStore: ObjectStore {
         return try body()
     }
 
-    private func writeData(_ body: any ByteSource, to path: String) throws -> UInt64 {
+    private func writeData(_ body: any ByteSource, to path: String, executable: Bool) throws -> UInt64 {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LocalFiles.error("create \(path)", errno) }
         defer { close(fd) }
@@ -261,8 +261,9 @@ public final class LocalObjectStore: ObjectStore {
             total += UInt64(n)
         }
         if durable && fdatasync(fd) != 0 { throw LocalFiles.error("fsync \(path)", errno) }
-        // Read-only, so a client that hard-links it cannot change the store through the link.
-        fchmod(fd, 0o400)
+        // Read-only, so a client that hard-links it cannot change the store through the link;
+        // owner-executable when the file is, so that a link to it runs.
+        fchmod(fd, executable ? 0o500 : 0o400)
         return total
     }
 

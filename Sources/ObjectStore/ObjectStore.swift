@@ -84,9 +84,13 @@ public struct PutOptions: Sendable {
     public var createOnly: Bool
     /// SSE-C key for this object.
     public var encryptionKey: EncryptionKey?
+    /// Backends that keep objects as files (the local store) make this one executable, so
+    /// that a link to it (`localPath`) keeps the bit.
+    public var executable: Bool
 
     public init(metadata: [String: String] = [:], trailingMetadata: (@Sendable () -> [String: String])? = nil,
-                createOnly: Bool = false, encryptionKey: EncryptionKey? = nil) {
+                createOnly: Bool = false, encryptionKey: EncryptionKey? = nil, executable: Bool = false) {
+        self.executable = executable
         self.metadata = metadata
         self.trailingMetadata = trailingMetadata
         self.createOnly = createOnly

@@ -47,6 +47,7 @@ METHODS = (
     "GetSharedPublicUrl",
     "ImportFile",
     "ExportFile",
+    "AssignFileId",
 )
 
 # Methods whose request carries a file descriptor: required (True) or optional (False).
@@ -277,3 +278,11 @@ class JobStoreStub:
         Unary.
         """
         return self._unary(33, request, pb.FileInfo)
+
+    def assign_file_id(self, request: pb.WriteFileRequest) -> pb.FileInfo:
+        """Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
+        it before the content (Toil's write_file_stream yields it); pass it as file_id.
+
+        Unary.
+        """
+        return self._unary(34, request, pb.FileInfo)

@@ -3,6 +3,7 @@ number of threads (Protos/WIRE.md), file descriptors passed with SCM_RIGHTS, upl
 downloads as file-like objects. The per-rpc methods come from the generated `_stub`."""
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import socket as _socket
@@ -307,11 +308,12 @@ class Upload(Generic[R]):
             self.cancel()
 
 
-class Download(Generic[R]):
+class Download(io.RawIOBase, Generic[R]):
     """A readable binary stream over a download call's DATA frames; after the last byte,
     `self.response` holds the response. A failed call raises from `read`."""
 
     def __init__(self, client: Client, call: _Call, response_type: Type[R]) -> None:
+        super().__init__()
         self._client, self._call, self._type = client, call, response_type
         self.response: Optional[R] = None
         self._pending = b""
@@ -319,6 +321,18 @@ class Download(Generic[R]):
 
     def readable(self) -> bool:
         return True
+
+    def wait_for_start(self) -> None:
+        """Blocks until the first byte or the answer arrives; raises if the call failed before
+        sending anything (no such file...), so callers can fail at open rather than at read."""
+        call = self._call
+        with call.cond:
+            while not call.chunks and not call.done:
+                call.cond.wait()
+            failed = not call.chunks and call.done and call.code != 0
+        if failed:
+            self._eof = True
+            call.result(self._type)
 
     def _next_chunk(self) -> bytes:
         call = self._call
@@ -348,7 +362,8 @@ class Download(Generic[R]):
         buffer[: len(data)] = data
         return len(data)
 
-    def __iter__(self) -> Iterable[bytes]:
+    def chunks(self) -> Iterable[bytes]:
+        """The bytes as they arrive (at most 1 MiB each)."""
         if self._pending:
             yield self._pending
             self._pending = b""
@@ -358,15 +373,15 @@ class Download(Generic[R]):
                 yield chunk
 
     def close(self) -> None:
-        """Stops early (CANCEL) or, at the end, checks the final status."""
-        if self._eof:
-            return
-        try:
-            self._client._send(self._call.id, CANCEL)
-        except errors.Unavailable:
-            return
-        self._call.wait()
-        self._eof = True
+        """Stops early (CANCEL) if bytes are left; a download read to its end is complete."""
+        if not self._eof:
+            self._eof = True
+            try:
+                self._client._send(self._call.id, CANCEL)
+                self._call.wait()
+            except errors.Unavailable:
+                pass
+        super().close()
 
     def __enter__(self) -> "Download[R]":
         return self

@@ -351,10 +351,14 @@ struct  Jobstore__WriteFileRequest
    */
   size_t n_hints;
   char **hints;
+  /*
+   * an id from AssignFileId (same basename and hints); empty: a new one
+   */
+  char *file_id;
 };
 #define JOBSTORE__WRITE_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__write_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Jobstore__UpdateFileRequest
@@ -1490,6 +1494,10 @@ struct Jobstore__JobStore_Service
                       const Jobstore__ExportFileRequest *input,
                       Jobstore__FileInfo_Closure closure,
                       void *closure_data);
+  void (*assign_file_id)(Jobstore__JobStore_Service *service,
+                         const Jobstore__WriteFileRequest *input,
+                         Jobstore__FileInfo_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Jobstore__JobStore_ServiceDestroy)(Jobstore__JobStore_Service *);
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
@@ -1531,7 +1539,8 @@ void jobstore__job_store__init (Jobstore__JobStore_Service *service,
       function_prefix__ ## get_public_url,\
       function_prefix__ ## get_shared_public_url,\
       function_prefix__ ## import_file,\
-      function_prefix__ ## export_file  }
+      function_prefix__ ## export_file,\
+      function_prefix__ ## assign_file_id  }
 void jobstore__job_store__hello(ProtobufCService *service,
                                 const Jobstore__HelloRequest *input,
                                 Jobstore__HelloResponse_Closure closure,
@@ -1668,6 +1677,10 @@ void jobstore__job_store__export_file(ProtobufCService *service,
                                       const Jobstore__ExportFileRequest *input,
                                       Jobstore__FileInfo_Closure closure,
                                       void *closure_data);
+void jobstore__job_store__assign_file_id(ProtobufCService *service,
+                                         const Jobstore__WriteFileRequest *input,
+                                         Jobstore__FileInfo_Closure closure,
+                                         void *closure_data);
 
 /* --- descriptors --- */
 

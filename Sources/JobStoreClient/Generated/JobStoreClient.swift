@@ -200,6 +200,13 @@ public struct JobStoreClient: Sendable {
         return try await FileInfo(serialized: connection.unary(.exportFile, request.serialized()))
     }
 
+    /// Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
+    /// it before the content (Toil's write_file_stream yields it); pass it as file_id.
+    public func assignFileId(_ request: WriteFileRequest) async throws -> FileInfo {
+        try checkStrings(request)
+        return try await FileInfo(serialized: connection.unary(.assignFileId, request.serialized()))
+    }
+
     private func checkStrings(_ request: some WireMessage) throws {
         if request.containsNUL {
             throw JobStoreError(.invalidArgument, "string fields may not contain NUL characters", kind: .invalidName)

@@ -58,6 +58,9 @@ public protocol JobStoreService: Sendable {
     func importFile(_ request: ImportFileRequest, call: ServerCall) throws -> FileInfo
     /// Copy a file out of the store to a URL.
     func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo
+    /// Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
+    /// it before the content (Toil's write_file_stream yields it); pass it as file_id.
+    func assignFileId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo
 }
 
 extension JobStoreService {
@@ -132,6 +135,8 @@ extension JobStoreService {
             return try importFile(ImportFileRequest(serialized: payload), call: call).serialized()
         case .exportFile:
             return try exportFile(ExportFileRequest(serialized: payload), call: call).serialized()
+        case .assignFileId:
+            return try assignFileId(WriteFileRequest(serialized: payload), call: call).serialized()
         }
     }
 }

@@ -56,6 +56,9 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
     case importFile = 32
     /// Copy a file out of the store to a URL.
     case exportFile = 33
+    /// Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
+    /// it before the content (Toil's write_file_stream yields it); pass it as file_id.
+    case assignFileId = 34
 
     /// The rpc's name as declared in the proto.
     public var name: String {
@@ -94,6 +97,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .getSharedPublicUrl: "GetSharedPublicUrl"
         case .importFile: "ImportFile"
         case .exportFile: "ExportFile"
+        case .assignFileId: "AssignFileId"
         }
     }
 
@@ -134,6 +138,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .getSharedPublicUrl: .unary
         case .importFile: .unary
         case .exportFile: .unary
+        case .assignFileId: .unary
         }
     }
 
@@ -174,6 +179,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .getSharedPublicUrl: .none
         case .importFile: .none
         case .exportFile: .none
+        case .assignFileId: .none
         }
     }
 }

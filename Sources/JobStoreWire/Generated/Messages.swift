@@ -939,14 +939,17 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     public var executable: Bool
     /// Toil's file hints: the file gets a readable id under files/
     public var hints: [String]
+    /// an id from AssignFileId (same basename and hints); empty: a new one
+    public var fileId: String
 
-    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = []) {
+    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = [], fileId: String = "") {
         self.locator = locator
         self.jobId = jobId
         self.cleanup = cleanup
         self.basename = basename
         self.executable = executable
         self.hints = hints
+        self.fileId = fileId
     }
 
     init(c: Jobstore__WriteFileRequest) {
@@ -956,7 +959,8 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
             cleanup: c.cleanup != 0,
             basename: CArena.string(c.basename),
             executable: c.executable != 0,
-            hints: (0..<c.n_hints).map { CArena.string(c.hints[$0]) }
+            hints: (0..<c.n_hints).map { CArena.string(c.hints[$0]) },
+            fileId: CArena.string(c.file_id)
         )
     }
 
@@ -975,11 +979,12 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         c.executable = executable ? 1 : 0
         c.n_hints = hints.count
         c.hints = arena.strings(hints)
+        c.file_id = arena.string(fileId)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        locator.utf8.contains(0) || jobId.utf8.contains(0) || basename.utf8.contains(0) || hints.contains { $0.utf8.contains(0) }
+        locator.utf8.contains(0) || jobId.utf8.contains(0) || basename.utf8.contains(0) || hints.contains { $0.utf8.contains(0) } || fileId.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
