@@ -1,0 +1,78 @@
+/*
+ * jobstore C client: a blocking connection to jobstored (the per-node daemon that serves Toil
+ * job stores) over its Unix socket. The per-rpc functions (jobstore_load_job, ...) are
+ * generated from Protos/jobstore.proto into generated/jobstore_stub.h; messages are
+ * protobuf-c's (generated/jobstore.pb-c.h). See Protos/WIRE.md for the protocol.
+ *
+ * Threads: a connection runs one call at a time (calls from several threads are serialized);
+ * open one connection per thread for parallel calls.
+ *
+ *     jobstore_status st;
+ *     jobstore_conn *c = jobstore_connect(NULL, &st);          // default socket path
+ *     Jobstore__JobRequest req = JOBSTORE__JOB_REQUEST__INIT;
+ *     req.locator = "local:/tmp/store"; req.job_id = "j1";
+ *     Jobstore__LoadJobResponse *resp = NULL;
+ *     if (jobstore_load_job(c, &req, &resp, &st) == 0) { ... resp->body ...;
+ *         jobstore__load_job_response__free_unpacked(resp, NULL); }
+ *     else fprintf(stderr, "%s: %s\n", jobstore_code_name(st.code), st.message);
+ *     jobstore_close(c);
+ */
+#ifndef JOBSTORE_CLIENT_H
+#define JOBSTORE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status codes (gRPC numbering), as on the wire. */
+enum jobstore_code {
+    JOBSTORE_OK = 0, JOBSTORE_CANCELLED = 1, JOBSTORE_UNKNOWN = 2, JOBSTORE_INVALID_ARGUMENT = 3,
+    JOBSTORE_NOT_FOUND = 5, JOBSTORE_ALREADY_EXISTS = 6, JOBSTORE_PERMISSION_DENIED = 7,
+    JOBSTORE_RESOURCE_EXHAUSTED = 8, JOBSTORE_FAILED_PRECONDITION = 9, JOBSTORE_ABORTED = 10,
+    JOBSTORE_UNIMPLEMENTED = 12, JOBSTORE_INTERNAL = 13, JOBSTORE_UNAVAILABLE = 14, JOBSTORE_DATA_LOSS = 15
+};
+
+/** Why a call failed: the status code, Toil's exception kind (Jobstore__ErrorKind) and text. */
+typedef struct {
+    uint32_t code;
+    uint32_t kind;
+    char message[1024];
+} jobstore_status;
+
+/** Supplies upload bytes: fill up to `cap` bytes of `buf`; return the count, 0 at the end, or
+ *  < 0 to cancel the call (nothing is stored). */
+typedef ssize_t (*jobstore_reader)(void *ctx, uint8_t *buf, size_t cap);
+
+/** Receives download bytes in order; return nonzero to cancel the call. */
+typedef int (*jobstore_writer)(void *ctx, const uint8_t *buf, size_t len);
+
+typedef struct jobstore_conn jobstore_conn;
+
+/** The daemon's default socket: $JOBSTORED_SOCKET, $XDG_RUNTIME_DIR/jobstored.sock, or
+ *  /tmp/jobstored-UID/jobstored.sock. Writes into `buf`; returns it. */
+const char *jobstore_default_socket_path(char *buf, size_t cap);
+
+/** Connects (path NULL: the default). NULL on failure, with `status` saying why. */
+jobstore_conn *jobstore_connect(const char *path, jobstore_status *status);
+
+void jobstore_close(jobstore_conn *conn);
+
+/** The name of a status code ("NOT_FOUND", ...). */
+const char *jobstore_code_name(uint32_t code);
+
+/** One call of any shape; the generated functions call this. Returns the status code. */
+int jobstore_call(jobstore_conn *conn, uint16_t method, const ProtobufCMessage *request, int fd,
+                  jobstore_reader read, void *read_ctx, jobstore_writer write, void *write_ctx,
+                  const ProtobufCMessageDescriptor *response_descriptor, ProtobufCMessage **response,
+                  jobstore_status *status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
