@@ -15,10 +15,15 @@ final class WorkerPool: @unchecked Sendable {
         self.maxThreads = maxThreads
     }
 
+    /// Every queued job gets a thread of its own: an idle one if there are more idle threads
+    /// than queued jobs, else a new one. (Counting only `idle > 0` is not enough: a thread
+    /// signalled for one job stays "idle" until it wakes, and a second job would wait behind a
+    /// long call, such as an upload whose client first waits for that second call: a deadlock
+    /// a Toil leader hit, nesting a write inside a write.)
     func submit(_ job: @escaping @Sendable () -> Void) {
         state.lock()
         jobs.append(job)
-        if idle > 0 {
+        if idle >= jobs.count - head {
             state.signal()
         } else if threads < maxThreads {
             threads += 1

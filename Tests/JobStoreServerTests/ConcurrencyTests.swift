@@ -96,4 +96,43 @@ final class ConcurrencyTests: XCTestCase {
         }
         client.connection.close()
     }
+
+    /// A call made while an upload of the same client is still open (Toil pickles a promise,
+    /// which writes a file, inside another file's write) gets a thread of its own and is
+    /// answered; it used to wait behind the open upload when both arrived back to back.
+    func testACallInsideAnOpenUploadIsAnswered() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        let locator = daemon.locator()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        for round in 0..<300 {
+            let finished = Flag()
+            let call = Task {
+                _ = try await client.writeFileStream(WriteFileRequest(locator: locator)) { upload in
+                    try await upload.write([UInt8(round % 256)])
+                    _ = try await client.assignFileId(WriteFileRequest(locator: locator))
+                }
+                finished.set()
+            }
+            let deadline = Date().addingTimeInterval(10)
+            while !finished.isSet && Date() < deadline { try await Task.sleep(nanoseconds: 1_000_000) }
+            guard finished.isSet else {
+                XCTFail("round \(round): the inner call was not answered within 10 s")
+                client.connection.close()  // unblocks the stuck call
+                _ = await call.result
+                return
+            }
+            try await call.value
+        }
+    }
+}
+
+/// A flag set by one task and polled by another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
