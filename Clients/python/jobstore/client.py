@@ -9,6 +9,7 @@ import os
 import socket as _socket
 import struct
 import threading
+from _thread import allocate_lock
 from collections import deque
 from typing import Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
 
@@ -58,7 +59,7 @@ def _check_strings(message: Message) -> None:
 class _Call:
     """One call in flight: DATA chunks as they arrive, then the terminal RESPONSE."""
 
-    __slots__ = ("id", "cond", "chunks", "done", "code", "payload")
+    __slots__ = ("id", "cond", "chunks", "done", "code", "payload", "finished")
 
     def __init__(self, call_id: int) -> None:
         self.id = call_id
@@ -67,11 +68,20 @@ class _Call:
         self.done = False
         self.code = 0
         self.payload = b""
+        # Held until the RESPONSE arrives: the cheapest hand-off from the reader thread to a
+        # caller that waits for the answer alone (one futex wake, no Condition bookkeeping).
+        self.finished = allocate_lock()
+        self.finished.acquire()
+
+    def finish(self, code: int, payload: bytes) -> None:
+        with self.cond:
+            self.code, self.payload, self.done = code, payload, True
+            self.cond.notify_all()
+        self.finished.release()
 
     def wait(self) -> None:
-        with self.cond:
-            while not self.done:
-                self.cond.wait()
+        self.finished.acquire()
+        self.finished.release()
 
     def result(self, response_type: Type[R]) -> R:
         self.wait()
@@ -185,12 +195,12 @@ class Client(JobStoreStub):
                         reason = str(_error(code, payload))
                         break
                     continue
-                with call.cond:
-                    if frame_type == DATA:
+                if frame_type == DATA:
+                    with call.cond:
                         call.chunks.append(payload)
-                    elif frame_type == RESPONSE:
-                        call.code, call.payload, call.done = code, payload, True
-                    call.cond.notify_all()
+                        call.cond.notify_all()
+                elif frame_type == RESPONSE:
+                    call.finish(code, payload)
         except OSError as e:
             reason = f"connection to jobstored lost: {e}"
         self._fail_all(reason)
@@ -203,9 +213,7 @@ class Client(JobStoreStub):
             self._calls.clear()
         status = pb.Status(code=14, message=reason).SerializeToString()
         for call in calls:
-            with call.cond:
-                call.code, call.payload, call.done = 14, status, True
-                call.cond.notify_all()
+            call.finish(14, status)
 
     def _start(self, method: int, request: Message, fd: Optional[int] = None) -> _Call:
         _check_strings(request)
