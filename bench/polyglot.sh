@@ -11,7 +11,7 @@ calls=${CALLS:-20000}
 make -s -C Clients/c build/libjobstore-client.a
 build=$(mktemp -d /tmp/jobstore-polyglot-XXXXXX)
 trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$build"' EXIT
-cc -O2 -std=c11 -IClients/c/include -IClients/c/generated $(pkg-config --cflags libprotobuf-c) bench/c/ping.c \
+cc -O2 -std=c11 -IClients/c/include -IClients/c/generated -ISources/CJobStoreProto/include $(pkg-config --cflags libprotobuf-c) bench/c/ping.c \
   Clients/c/build/libjobstore-client.a $(pkg-config --libs libprotobuf-c) -lpthread -o "$build/ping"
 python3 -m pip install -q --disable-pip-version-check ./Clients/python >/dev/null 2>&1
 export AWS_ACCESS_KEY_ID=$JOBSTORE_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$JOBSTORE_TEST_S3_SECRET_KEY

@@ -138,7 +138,7 @@ extension S3ObjectStore {
             let uploadID = try createMultipartUpload(bucket, key: key, headers: createHeaders)
             let partSize = UInt64(max(pool.partSize, 5 << 20))
             let count = Int((size + partSize - 1) / partSize)
-            let etags = ProtectedArray(count: count)
+            let etags = GrowingStrings()
             let workers = PartWorkers(width: partConcurrency)
             for index in 0..<count {
                 let first = UInt64(index) * partSize
@@ -185,26 +185,6 @@ extension S3ObjectStore {
         if let d = formatter.date(from: text) { return d.timeIntervalSince1970 }
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)?.timeIntervalSince1970
-    }
-}
-
-/// Part results filled in by worker threads, read once they have all finished.
-final class ProtectedArray: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [String]
-
-    init(count: Int) { storage = Array(repeating: "", count: count) }
-
-    func set(_ index: Int, _ value: String) {
-        lock.lock()
-        storage[index] = value
-        lock.unlock()
-    }
-
-    var values: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
     }
 }
 
