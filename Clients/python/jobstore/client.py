@@ -1,6 +1,10 @@
 """The transport of the Python client: one Unix-socket connection multiplexing calls from any
 number of threads (Protos/WIRE.md), file descriptors passed with SCM_RIGHTS, uploads and
-downloads as file-like objects. The per-rpc methods come from the generated `_stub`."""
+downloads as file-like objects. The per-rpc methods come from the generated `_stub`.
+
+Receiving is leader/follower: whichever waiting thread finds the socket free reads frames and
+hands each to its call until its own is ready, then passes the role on. A single-threaded
+caller (a Toil worker) thus reads its own answers with no thread switch."""
 from __future__ import annotations
 
 import io
@@ -9,9 +13,8 @@ import os
 import socket as _socket
 import struct
 import threading
-from _thread import allocate_lock
 from collections import deque
-from typing import Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
+from typing import Callable, Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
 
 from google.protobuf.message import Message
 
@@ -59,29 +62,21 @@ def _check_strings(message: Message) -> None:
 class _Call:
     """One call in flight: DATA chunks as they arrive, then the terminal RESPONSE."""
 
-    __slots__ = ("id", "cond", "chunks", "done", "code", "payload", "finished")
+    __slots__ = ("id", "client", "chunks", "done", "code", "payload")
 
-    def __init__(self, call_id: int) -> None:
+    def __init__(self, call_id: int, client: "Client") -> None:
         self.id = call_id
-        self.cond = threading.Condition()
+        self.client = client
         self.chunks: Deque[bytes] = deque()
         self.done = False
         self.code = 0
         self.payload = b""
-        # Held until the RESPONSE arrives: the cheapest hand-off from the reader thread to a
-        # caller that waits for the answer alone (one futex wake, no Condition bookkeeping).
-        self.finished = allocate_lock()
-        self.finished.acquire()
 
     def finish(self, code: int, payload: bytes) -> None:
-        with self.cond:
-            self.code, self.payload, self.done = code, payload, True
-            self.cond.notify_all()
-        self.finished.release()
+        self.code, self.payload, self.done = code, payload, True
 
     def wait(self) -> None:
-        self.finished.acquire()
-        self.finished.release()
+        self.client._pump(lambda: self.done)
 
     def result(self, response_type: Type[R]) -> R:
         self.wait()
@@ -120,8 +115,11 @@ class Client(JobStoreStub):
         self._ids = itertools.count(1)
         self._closed = False
         self._broken: Optional[str] = None
-        self._reader = threading.Thread(target=self._read_loop, name="jobstore-client-reader", daemon=True)
-        self._reader.start()
+        # No reader thread: a waiting caller reads frames itself while no other thread does
+        # (leader/follower), so a lone caller gets its answer without a thread hand-off; other
+        # waiters sleep on `_progress`, which every dispatched frame and every hand-over wakes.
+        self._recv_lock = threading.Lock()
+        self._progress = threading.Condition()
         if check_methods:
             hello = self.hello(pb.HelloRequest(protocol_version=1, client_name="python"))
             if tuple(hello.methods[: len(METHODS)]) != METHODS:
@@ -174,36 +172,55 @@ class Client(JobStoreStub):
             got += k
         return buf
 
-    def _read_loop(self) -> None:
+    def _pump(self, ready: Callable[[], bool]) -> None:
+        """Returns once `ready()` holds, reading and dispatching frames while no other thread is."""
+        while not ready():
+            if self._recv_lock.acquire(blocking=False):
+                try:
+                    while not ready() and self._read_frame():
+                        pass
+                finally:
+                    self._recv_lock.release()
+                    with self._progress:
+                        self._progress.notify_all()
+            else:
+                with self._progress:
+                    if not ready() and self._recv_lock.locked():
+                        self._progress.wait(1.0)
+
+    def _read_frame(self) -> bool:
+        """Reads one frame and hands it to its call; False once the connection is gone (every
+        call then fails with UNAVAILABLE)."""
         reason = "jobstored closed the connection"
         try:
-            while True:
-                head = self._recv_exact(HEADER.size)
-                if head is None:
-                    break
+            head = self._recv_exact(HEADER.size) if not self._broken else None
+            if head is not None:
                 length, call_id, code, frame_type, _ = HEADER.unpack(head)
                 if length > MAX_MESSAGE:
                     reason = f"jobstored sent an oversized frame ({length} bytes)"
-                    break
-                payload = bytes(self._recv_exact(length) or b"") if length else b""
-                with self._calls_lock:
-                    call = self._calls.get(call_id)
-                    if frame_type == RESPONSE:
-                        self._calls.pop(call_id, None)
-                if call is None:
-                    if call_id == 0 and frame_type == RESPONSE:  # refused connection
+                else:
+                    payload = bytes(self._recv_exact(length) or b"") if length else b""
+                    with self._calls_lock:
+                        call = self._calls.get(call_id)
+                        if frame_type == RESPONSE:
+                            self._calls.pop(call_id, None)
+                    if call is None and call_id == 0 and frame_type == RESPONSE:  # refused connection
                         reason = str(_error(code, payload))
-                        break
-                    continue
-                if frame_type == DATA:
-                    with call.cond:
-                        call.chunks.append(payload)
-                        call.cond.notify_all()
-                elif frame_type == RESPONSE:
-                    call.finish(code, payload)
+                    else:
+                        if call is not None:
+                            if frame_type == DATA:
+                                call.chunks.append(payload)
+                            elif frame_type == RESPONSE:
+                                call.finish(code, payload)
+                            with self._progress:
+                                self._progress.notify_all()
+                        return True
+            elif self._broken:
+                reason = self._broken
         except OSError as e:
             reason = f"connection to jobstored lost: {e}"
         self._fail_all(reason)
+        return False
 
     def _fail_all(self, reason: str) -> None:
         with self._send_lock:
@@ -214,6 +231,8 @@ class Client(JobStoreStub):
         status = pb.Status(code=14, message=reason).SerializeToString()
         for call in calls:
             call.finish(14, status)
+        with self._progress:
+            self._progress.notify_all()
 
     def _start(self, method: int, request: Message, fd: Optional[int] = None) -> _Call:
         _check_strings(request)
@@ -222,7 +241,7 @@ class Client(JobStoreStub):
         payload = request.SerializeToString()
         if len(payload) > MAX_MESSAGE:
             raise errors.InvalidArgument(3, f"{METHODS[method]} request of {len(payload)} bytes exceeds 16 MiB")
-        call = _Call(next(self._ids) & 0xFFFFFFFF or next(self._ids))
+        call = _Call(next(self._ids) & 0xFFFFFFFF or next(self._ids), self)
         with self._calls_lock:
             if self._broken:
                 raise errors.Unavailable(14, self._broken)
@@ -334,21 +353,16 @@ class Download(io.RawIOBase, Generic[R]):
         """Blocks until the first byte or the answer arrives; raises if the call failed before
         sending anything (no such file...), so callers can fail at open rather than at read."""
         call = self._call
-        with call.cond:
-            while not call.chunks and not call.done:
-                call.cond.wait()
-            failed = not call.chunks and call.done and call.code != 0
-        if failed:
+        self._client._pump(lambda: bool(call.chunks) or call.done)
+        if not call.chunks and call.code != 0:
             self._eof = True
             call.result(self._type)
 
     def _next_chunk(self) -> bytes:
         call = self._call
-        with call.cond:
-            while not call.chunks and not call.done:
-                call.cond.wait()
-            if call.chunks:
-                return call.chunks.popleft()
+        self._client._pump(lambda: bool(call.chunks) or call.done)
+        if call.chunks:
+            return call.chunks.popleft()
         self._eof = True
         self.response = call.result(self._type)
         return b""

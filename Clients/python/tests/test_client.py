@@ -99,6 +99,43 @@ class ClientTests(unittest.TestCase):
         listed = self.client.list_jobs(pb.ListJobsRequest(locator=self.locator, page_size=1000))
         self.assertEqual(len(listed.jobs), 16 * 50)
 
+    def test_downloads_and_calls_from_many_threads_interleave(self):
+        """Whichever thread waits reads for all (leader/follower): downloads read slowly by some
+        threads while others make quick calls all complete, byte for byte."""
+        bodies = [os.urandom((n + 1) * 300_000) for n in range(6)]
+        ids = [self.client.write_file_stream(pb.WriteFileRequest(locator=self.locator), b).file_id for b in bodies]
+        failures = []
+
+        def download(n):
+            try:
+                for _ in range(3):
+                    with self.client.read_file_stream(pb.FileRequest(locator=self.locator, file_id=ids[n])) as d:
+                        parts = []
+                        while True:
+                            chunk = d.read(70_000)
+                            if not chunk:
+                                break
+                            parts.append(chunk)
+                    if b"".join(parts) != bodies[n]:
+                        failures.append(n)
+            except Exception as e:  # pragma: no cover - reported below
+                failures.append(e)
+
+        def chatter():
+            try:
+                for _ in range(300):
+                    self.client.ping(pb.Empty())
+            except Exception as e:  # pragma: no cover
+                failures.append(e)
+        threads = [threading.Thread(target=download, args=(n,)) for n in range(6)]
+        threads += [threading.Thread(target=chatter) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads), "a thread is stuck")
+        self.assertEqual(failures, [])
+
     def test_a_daemon_that_goes_away_fails_calls_with_unavailable(self):
         self.daemon.process.kill()
         self.daemon.process.wait()
