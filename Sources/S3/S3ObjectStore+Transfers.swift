@@ -233,7 +233,11 @@ extension S3ObjectStore {
         // Parts fetched but never written still hold their permits.
         for _ in results.drain() { pool.releasePermit() }
         if let sinkFailure { throw sinkFailure }  // the reader went away: its error, unchanged
-        if let failure = workers.failure ?? failure { throw map(failure, bucket: bucket, key: key) }
+        // The first real error: a worker's, unless it is only the cancellation this loop asked
+        // for (it may be recorded before the failing part's own error) or none was recorded.
+        let workerFailure = workers.failure
+        let real = workerFailure == nil || workerFailure is CancellationError ? failure : workerFailure
+        if let real { throw map(real, bucket: bucket, key: key) }
     }
 
     private func headOrThrow(_ bucket: String, key: String, options: GetOptions) throws -> ObjectInfo {
