@@ -115,7 +115,7 @@ extension S3ObjectStore {
         let copySource = "/" + SigV4.encode("\(source.bucket)/\(source.key)", keepSlash: true)
         var sourceHeaders = [("x-amz-copy-source", copySource)] + Self.sseCopySourceHeaders(sourceKey)
         if let ifMatch { sourceHeaders.append(("x-amz-copy-source-if-match", ifMatch)) }
-        let metadataHeaders = (metadata ?? [:]).sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
+        let metadataHeaders = Self.metadataHeaders(metadata ?? [:])
         do {
             if size <= partThreshold {
                 var headers = sourceHeaders + Self.sseHeaders(destinationKey)
@@ -133,8 +133,7 @@ extension S3ObjectStore {
             if carried == nil {
                 carried = try head(source.bucket, key: source.key, options: GetOptions(encryptionKey: sourceKey))?.metadata ?? [:]
             }
-            let createHeaders = (carried ?? [:]).sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key)", $0.value) }
-                + Self.sseHeaders(destinationKey)
+            let createHeaders = Self.metadataHeaders(carried ?? [:]) + Self.sseHeaders(destinationKey)
             let uploadID = try createMultipartUpload(bucket, key: key, headers: createHeaders)
             let partSize = UInt64(max(pool.partSize, 5 << 20))
             let count = Int((size + partSize - 1) / partSize)

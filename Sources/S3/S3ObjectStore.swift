@@ -83,7 +83,7 @@ public final class S3ObjectStore: ObjectStore {
             } catch {
                 throw map(error, bucket: bucket, key: nil)
             }
-            var entries: [(String, String)] = []
+            var entries: [(key: String, version: String?)] = []
             for separator in ["<Version>", "<DeleteMarker>"] {
                 for block in xml.components(separatedBy: separator).dropFirst() {
                     if let key = S3Client.element("Key", in: block), let id = S3Client.element("VersionId", in: block) {
@@ -92,15 +92,7 @@ public final class S3ObjectStore: ObjectStore {
                 }
             }
             if entries.isEmpty { return }
-            let body = Array(("<Delete><Quiet>true</Quiet>" + entries.map {
-                "<Object><Key>\(XMLText.escape($0.0))</Key><VersionId>\(XMLText.escape($0.1))</VersionId></Object>"
-            }.joined() + "</Delete>").utf8)
-            do {
-                try client.send("POST", bucket: bucket, query: [("delete", "")],
-                                headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")], body: body)
-            } catch {
-                throw map(error, bucket: bucket, key: nil)
-            }
+            guard try deleteObjects(bucket, entries[...]) else { return }
         }
     }
 
@@ -146,22 +138,31 @@ public final class S3ObjectStore: ObjectStore {
         while start < keys.count {
             let batch = keys[start..<min(start + 1000, keys.count)]
             start += batch.count
-            let body = Array(("<Delete><Quiet>true</Quiet>"
-                + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>").utf8)
-            do {
-                let response = try client.send("POST", bucket: bucket, query: [("delete", "")],
-                                               headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")],
-                                               body: body[...], accept: [404])
-                if response.status == 404 { return }
-                let xml = String(decoding: response.body, as: UTF8.self)
-                if xml.contains("<Error>") {
-                    throw ObjectStoreError.io("DeleteObjects failed: \(S3Client.element("Message", in: xml) ?? xml)")
-                }
-            } catch let e as ObjectStoreError {
-                throw e
-            } catch {
-                throw map(error, bucket: bucket, key: nil)
+            guard try deleteObjects(bucket, batch.map { (key: $0, version: String?.none) }[...]) else { return }
+        }
+    }
+
+    /// One DeleteObjects request (at most 1,000 objects, a version each where given); false when
+    /// the bucket is gone. A key the server could not delete is an error.
+    private func deleteObjects(_ bucket: String, _ objects: ArraySlice<(key: String, version: String?)>) throws -> Bool {
+        let body = Array(("<Delete><Quiet>true</Quiet>" + objects.map {
+            "<Object><Key>\(XMLText.escape($0.key))</Key>" + ($0.version.map { "<VersionId>\(XMLText.escape($0))</VersionId>" } ?? "")
+                + "</Object>"
+        }.joined() + "</Delete>").utf8)
+        do {
+            let response = try client.send("POST", bucket: bucket, query: [("delete", "")],
+                                           headers: [("Content-MD5", Base64.encode(MD5.digest(body))), ("Content-Type", "application/xml")],
+                                           body: body[...], accept: [404])
+            if response.status == 404 { return false }
+            let xml = String(decoding: response.body, as: UTF8.self)
+            if xml.contains("<Error>") {
+                throw ObjectStoreError.io("DeleteObjects failed: \(S3Client.element("Message", in: xml) ?? xml)")
             }
+            return true
+        } catch let e as ObjectStoreError {
+            throw e
+        } catch {
+            throw map(error, bucket: bucket, key: nil)
         }
     }
 

@@ -64,6 +64,15 @@ final class DaemonProcess: @unchecked Sendable {
                                  environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret])
     }
 
+    /// Direct access to the test S3 server (SeaweedFS), to look behind the daemon's back.
+    static func testS3Store(pool: BufferPool = BufferPool(partSize: S3ObjectStore.defaultPartSize, capacity: 8)) -> S3ObjectStore {
+        let env = ProcessInfo.processInfo.environment
+        let credentials = AWSCredentials(accessKeyID: env["JOBSTORE_TEST_S3_ACCESS_KEY"] ?? "", secretAccessKey: env["JOBSTORE_TEST_S3_SECRET_KEY"] ?? "")
+        let endpoint = URL(string: env["JOBSTORE_TEST_S3_ENDPOINT"] ?? "http://127.0.0.1:1")!
+        return S3ObjectStore(client: S3Client(endpoint: .init(url: endpoint, region: "us-east-1"), session: CurlSession(),
+                                              credentials: { credentials }), pool: pool)
+    }
+
     func connect() throws -> JobStoreClient {
         JobStoreClient(connection: try ClientConnection(path: socket))
     }
@@ -170,10 +179,7 @@ class StoreTestCase: XCTestCase {
             let name = "jobstore-suite-\(UUID().uuidString.prefix(8).lowercased())"
             locator = "aws:us-east-1:\(name)"
             bucket = name + "--toil"
-            let env = ProcessInfo.processInfo.environment
-            let credentials = AWSCredentials(accessKeyID: env["JOBSTORE_TEST_S3_ACCESS_KEY"]!, secretAccessKey: env["JOBSTORE_TEST_S3_SECRET_KEY"]!)
-            s3 = S3ObjectStore(client: S3Client(endpoint: .init(url: URL(string: env["JOBSTORE_TEST_S3_ENDPOINT"]!)!, region: "us-east-1"),
-                                                session: CurlSession(), credentials: { credentials }))
+            s3 = DaemonProcess.testS3Store()
         }
         client = try daemon.connect()
         _ = try await client.initialize(StoreRequest(locator: locator))

@@ -18,11 +18,7 @@ final class ImportExportTests: XCTestCase {
     override func setUp() async throws {
         daemon = try DaemonProcess.withS3(extraArguments: ["--part-size", "5MiB"])
         client = try daemon.connect()
-        let env = ProcessInfo.processInfo.environment
-        let credentials = AWSCredentials(accessKeyID: env["JOBSTORE_TEST_S3_ACCESS_KEY"]!, secretAccessKey: env["JOBSTORE_TEST_S3_SECRET_KEY"]!)
-        s3 = S3ObjectStore(client: S3Client(endpoint: .init(url: URL(string: env["JOBSTORE_TEST_S3_ENDPOINT"]!)!, region: "us-east-1"),
-                                            session: CurlSession(), credentials: { credentials }),
-                           pool: BufferPool(partSize: 5 << 20, capacity: 4))
+        s3 = DaemonProcess.testS3Store(pool: BufferPool(partSize: 5 << 20, capacity: 4))
         try s3.createBucket(outside)
         _ = try await client.initialize(StoreRequest(locator: awsLocator))
     }
