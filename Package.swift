@@ -29,17 +29,20 @@ let package = Package(
         .target(name: "ObjectStore", dependencies: ["COpenSSL"]),
         // S3: SigV4 (pure), credentials, and (coming) the libcurl session.
         .target(name: "S3", dependencies: ["COpenSSL", "CCurl", "ObjectStore"]),
+        // The node's shared disk cache of objects (single-flight, LRU, persistent).
+        .systemLibrary(name: "CFileCopy"),
+        .target(name: "NodeCache", dependencies: ["ObjectStore", "CFileCopy", .product(name: "Logging", package: "swift-log")]),
         // Toil 9.6 job-store semantics over an ObjectStore.
-        .target(name: "JobStoreCore", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "JobStoreCore", dependencies: ["ObjectStore", "NodeCache", .product(name: "Logging", package: "swift-log")]),
         // Socket server and dispatch of rpcs to JobStoreCore.
         .target(name: "JobStoreServer", dependencies: [
-            "JobStoreWire", "JobStoreCore", "ObjectStore", .product(name: "Logging", package: "swift-log"),
+            "JobStoreWire", "JobStoreCore", "NodeCache", "ObjectStore", .product(name: "Logging", package: "swift-log"),
         ]),
         // Generated Swift stub + transport.
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),
 
         .executableTarget(name: "jobstored", dependencies: [
-            "JobStoreServer", "JobStoreCore", "JobStoreWire", "ObjectStore", "S3",
+            "JobStoreServer", "JobStoreCore", "JobStoreWire", "NodeCache", "ObjectStore", "S3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "JobStoreWireTests", dependencies: ["JobStoreWire"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
         .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore"]),
+        .testTarget(name: "NodeCacheTests", dependencies: ["NodeCache", "ObjectStore"]),
         .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3"]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "ObjectStore"]),
     ]

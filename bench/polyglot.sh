@@ -16,7 +16,7 @@ cc -O2 -std=c11 -IClients/c/include -IClients/c/generated -ISources/CJobStorePro
 python3 -m pip install -q --disable-pip-version-check ./Clients/python >/dev/null 2>&1
 export AWS_ACCESS_KEY_ID=$JOBSTORE_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$JOBSTORE_TEST_S3_SECRET_KEY
 export AWS_ENDPOINT_URL=$JOBSTORE_TEST_S3_ENDPOINT AWS_EC2_METADATA_DISABLED=true
-.build/release/jobstored --socket "$build/d.sock" --log-level warning --endpoint "$JOBSTORE_TEST_S3_ENDPOINT" &
+.build/release/jobstored --socket "$build/d.sock" --log-level warning --endpoint "$JOBSTORE_TEST_S3_ENDPOINT" --cache-dir "$build/cache" &
 daemon=$!
 for _ in $(seq 1 100); do [ -S "$build/d.sock" ] && break; sleep 0.05; done
 export JOBSTORED_SOCKET="$build/d.sock" PYTHONPATH="$root/Clients/python"

@@ -1537,6 +1537,96 @@ void   jobstore__stats_response__free_unpacked
   assert(message->base.descriptor == &jobstore__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   jobstore__cache_stats__init
+                     (Jobstore__CacheStats         *message)
+{
+  static const Jobstore__CacheStats init_value = JOBSTORE__CACHE_STATS__INIT;
+  *message = init_value;
+}
+size_t jobstore__cache_stats__get_packed_size
+                     (const Jobstore__CacheStats *message)
+{
+  assert(message->base.descriptor == &jobstore__cache_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__cache_stats__pack
+                     (const Jobstore__CacheStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__cache_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__cache_stats__pack_to_buffer
+                     (const Jobstore__CacheStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__cache_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__CacheStats *
+       jobstore__cache_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__CacheStats *)
+     protobuf_c_message_unpack (&jobstore__cache_stats__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__cache_stats__free_unpacked
+                     (Jobstore__CacheStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__cache_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   jobstore__backend_request_stats__init
+                     (Jobstore__BackendRequestStats         *message)
+{
+  static const Jobstore__BackendRequestStats init_value = JOBSTORE__BACKEND_REQUEST_STATS__INIT;
+  *message = init_value;
+}
+size_t jobstore__backend_request_stats__get_packed_size
+                     (const Jobstore__BackendRequestStats *message)
+{
+  assert(message->base.descriptor == &jobstore__backend_request_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__backend_request_stats__pack
+                     (const Jobstore__BackendRequestStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__backend_request_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__backend_request_stats__pack_to_buffer
+                     (const Jobstore__BackendRequestStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__backend_request_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__BackendRequestStats *
+       jobstore__backend_request_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__BackendRequestStats *)
+     protobuf_c_message_unpack (&jobstore__backend_request_stats__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__backend_request_stats__free_unpacked
+                     (Jobstore__BackendRequestStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__backend_request_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor jobstore__status__field_descriptors[3] =
 {
   {
@@ -3434,7 +3524,7 @@ const ProtobufCMessageDescriptor jobstore__method_stats__descriptor =
   (ProtobufCMessageInit) jobstore__method_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptors[9] =
+static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptors[11] =
 {
   {
     "server_version",
@@ -3544,10 +3634,36 @@ static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cache",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__StatsResponse, cache),
+    &jobstore__cache_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "backend_requests",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Jobstore__StatsResponse, n_backend_requests),
+    offsetof(Jobstore__StatsResponse, backend_requests),
+    &jobstore__backend_request_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__stats_response__field_indices_by_name[] = {
+  10,   /* field[10] = backend_requests */
   6,   /* field[6] = bytes_in */
   7,   /* field[7] = bytes_out */
+  9,   /* field[9] = cache */
   4,   /* field[4] = calls_in_flight */
   2,   /* field[2] = connections */
   3,   /* field[3] = connections_total */
@@ -3559,7 +3675,7 @@ static const unsigned jobstore__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange jobstore__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
 {
@@ -3569,11 +3685,412 @@ const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
   "Jobstore__StatsResponse",
   "jobstore",
   sizeof(Jobstore__StatsResponse),
-  9,
+  11,
   jobstore__stats_response__field_descriptors,
   jobstore__stats_response__field_indices_by_name,
   1,  jobstore__stats_response__number_ranges,
   (ProtobufCMessageInit) jobstore__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__cache_stats__field_descriptors[18] =
+{
+  {
+    "enabled",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, enabled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "directory",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, directory),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "capacity_bytes",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, capacity_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size_bytes",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, size_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reserved_bytes",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, reserved_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entries",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pinned_entries",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, pinned_entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hits",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, hits),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "misses",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, misses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revalidations",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, revalidations),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "joined",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, joined),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_from_cache",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, bytes_from_cache),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_from_store",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, bytes_from_store),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "written_through",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, written_through),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bypassed",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, bypassed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "evictions",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, evictions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invalidations",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, invalidations),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "corrupt",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__CacheStats, corrupt),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__cache_stats__field_indices_by_name[] = {
+  14,   /* field[14] = bypassed */
+  11,   /* field[11] = bytes_from_cache */
+  12,   /* field[12] = bytes_from_store */
+  2,   /* field[2] = capacity_bytes */
+  17,   /* field[17] = corrupt */
+  1,   /* field[1] = directory */
+  0,   /* field[0] = enabled */
+  5,   /* field[5] = entries */
+  15,   /* field[15] = evictions */
+  7,   /* field[7] = hits */
+  16,   /* field[16] = invalidations */
+  10,   /* field[10] = joined */
+  8,   /* field[8] = misses */
+  6,   /* field[6] = pinned_entries */
+  4,   /* field[4] = reserved_bytes */
+  9,   /* field[9] = revalidations */
+  3,   /* field[3] = size_bytes */
+  13,   /* field[13] = written_through */
+};
+static const ProtobufCIntRange jobstore__cache_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 18 }
+};
+const ProtobufCMessageDescriptor jobstore__cache_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.CacheStats",
+  "CacheStats",
+  "Jobstore__CacheStats",
+  "jobstore",
+  sizeof(Jobstore__CacheStats),
+  18,
+  jobstore__cache_stats__field_descriptors,
+  jobstore__cache_stats__field_indices_by_name,
+  1,  jobstore__cache_stats__number_ranges,
+  (ProtobufCMessageInit) jobstore__cache_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__backend_request_stats__field_descriptors[9] =
+{
+  {
+    "operation",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, operation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requests",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, requests),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "errors",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, errors),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retries",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, retries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "throttled",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, throttled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "not_modified",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, not_modified),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_sent",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, bytes_sent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_received",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, bytes_received),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_micros",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__BackendRequestStats, total_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__backend_request_stats__field_indices_by_name[] = {
+  7,   /* field[7] = bytes_received */
+  6,   /* field[6] = bytes_sent */
+  2,   /* field[2] = errors */
+  5,   /* field[5] = not_modified */
+  0,   /* field[0] = operation */
+  1,   /* field[1] = requests */
+  3,   /* field[3] = retries */
+  4,   /* field[4] = throttled */
+  8,   /* field[8] = total_micros */
+};
+static const ProtobufCIntRange jobstore__backend_request_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor jobstore__backend_request_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.BackendRequestStats",
+  "BackendRequestStats",
+  "Jobstore__BackendRequestStats",
+  "jobstore",
+  sizeof(Jobstore__BackendRequestStats),
+  9,
+  jobstore__backend_request_stats__field_descriptors,
+  jobstore__backend_request_stats__field_indices_by_name,
+  1,  jobstore__backend_request_stats__number_ranges,
+  (ProtobufCMessageInit) jobstore__backend_request_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue jobstore__error_kind__enum_values_by_number[9] =

@@ -33,6 +33,9 @@ final class VerifyingSink: ByteSink {
         try inner.write(bytes)
     }
 
+    /// The SHA-256 of the bytes written (once they all were).
+    var sha256Hex: String { digest.finalizeHex() }
+
     /// Throws DATA_LOSS when the object recorded a checksum (or size) its bytes do not match.
     /// Objects written by Toil itself carry no checksum; their size is still checked.
     func verify(_ info: ObjectInfo, what: String) throws {

@@ -45,8 +45,7 @@ extension JobStore {
         do {
             if associated { try associate(job: request.jobID, file: id) }
             // A claimed flat id has no object yet: create-only, so no existing file is replaced.
-            let info = try putChecked(key, source, metadata: request.executable ? [Keys.Meta.executable: "1"] : [:],
-                                      createOnly: preassigned && !id.contains("/"))
+            let info = try putFile(key, source, executable: request.executable, createOnly: preassigned && !id.contains("/"))
             rememberFileKey(id, key)
             return StoredFile(id: id, size: info.size, executable: request.executable)
         } catch {
@@ -73,7 +72,7 @@ extension JobStore {
     /// Replaces a file's content atomically: readers see the old bytes until the new are whole.
     public func updateFile(_ id: String, from source: any ByteSource, executable: Bool) throws -> StoredFile {
         let key = try findFileKey(id)
-        let info = try putChecked(key, source, metadata: executable ? [Keys.Meta.executable: "1"] : [:])
+        let info = try putFile(key, source, executable: executable)
         return StoredFile(id: id, size: info.size, executable: executable)
     }
 
@@ -81,6 +80,11 @@ extension JobStore {
     public func readFile(_ id: String, into sink: any ByteSink) throws -> StoredFile {
         let key = try findFileKey(id)
         do {
+            if let cached = try openCached(key, notFound: .noSuchFile(id)) {
+                defer { cached.release() }
+                try mapped { try cached.copy(into: sink) }
+                return StoredFile(id: id, size: cached.info.size, executable: Self.isExecutable(cached.info))
+            }
             let info = try getVerified(key, into: sink, notFound: .noSuchFile(id))
             return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {
@@ -89,9 +93,16 @@ extension JobStore {
         }
     }
 
-    /// A read-only local path holding the file's bytes, when the backend has one.
+    /// A read-only local path holding the file's bytes, when the backend has one (the local
+    /// store's own file) or the node cache holds it (kept from eviction for a lease, so the
+    /// client can hard-link it).
     public func fileLocalPath(_ id: String) throws -> (path: String, file: StoredFile)? {
         let key = try findFileKey(id)
+        if cache != nil {
+            guard let cached = try openCached(key, notFound: .noSuchFile(id)) else { return nil }
+            cached.release(lease: cache?.configuration.linkLeaseSeconds ?? 0)
+            return (cached.path, StoredFile(id: id, size: cached.info.size, executable: Self.isExecutable(cached.info)))
+        }
         guard let info = try mapped({ try store.head(bucket, key: key, options: getOptions()) }) else {
             throw JobStoreFailure.noSuchFile(id)
         }
@@ -130,6 +141,7 @@ extension JobStore {
             try putIfAbsent(Keys.hintedFile(tombstone))
         }
         try mapped { try store.delete(bucket, keys: [key]) }
+        invalidateCached(key)
         rememberFileKey(id, nil)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NodeCache
 import ObjectStore
 
 /// One job store with Toil 9.6's semantics (AWSJobStore) over any ObjectStore: jobs, files,
@@ -9,6 +10,8 @@ public final class JobStore: @unchecked Sendable {
 
     public let locator: Locator
     let store: any ObjectStore
+    /// The node's disk cache, for stores whose objects are remote (nil: read from the store).
+    let cache: NodeCache?
     let bucket: String
     private let lock = NSLock()
     private var _options: StoreOptionsValue
@@ -18,9 +21,10 @@ public final class JobStore: @unchecked Sendable {
     /// Logs written up to this many seconds behind the newest log read are still delivered.
     public var logClockSkewTolerance: Double = 3600
 
-    public init(locator: Locator, store: any ObjectStore, options: StoreOptionsValue = StoreOptionsValue()) {
+    public init(locator: Locator, store: any ObjectStore, options: StoreOptionsValue = StoreOptionsValue(), cache: NodeCache? = nil) {
         self.locator = locator
         self.store = store
+        self.cache = store.cacheIdentity == nil ? nil : cache
         self.bucket = locator.bucket
         self._options = options
     }
@@ -53,6 +57,7 @@ public final class JobStore: @unchecked Sendable {
 
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }
+        if let cache, let identity = store.cacheIdentity { cache.invalidate(store: identity, bucket: bucket) }
         lock.lock()
         fileKeys = [:]
         lock.unlock()
@@ -141,6 +146,7 @@ public final class JobStore: @unchecked Sendable {
         case .bucketAlreadyExists: .jobStoreExists(locator.description)
         case .noSuchKey(let m): JobStoreFailure(.notFound, m)
         case .preconditionFailed(let m): JobStoreFailure(.failedPrecondition, m)
+        case .notModified(let m): JobStoreFailure(.failedPrecondition, "not modified: \(m)")
         case .invalidName(let m): .invalidName(m)
         case .badEncryptionKey(let m): JobStoreFailure(.permissionDenied, m, kind: .badEncryptionKey)
         case .dataLoss(let m): JobStoreFailure(.dataLoss, m)
@@ -179,7 +185,11 @@ public final class JobStore: @unchecked Sendable {
         let options = PutOptions(metadata: meta, trailingMetadata: { [Keys.Meta.sha256: checksummed.finalizeHex()] },
                                  createOnly: createOnly, encryptionKey: encrypted ? try encryptionKey() : nil,
                                  executable: metadata[Keys.Meta.executable] == "1")
-        return try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
+        var info = try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
+        // What the object now carries, whether or not the store echoed it.
+        info.metadata = meta.merging(info.metadata) { ours, _ in ours }
+        info.metadata[Keys.Meta.sha256] = checksummed.finalizeHex()
+        return info
     }
 
     /// Gets `key` into `sink`, verifying size and checksum; a missing key throws `notFound`.

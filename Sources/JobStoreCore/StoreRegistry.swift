@@ -1,4 +1,5 @@
 import Foundation
+import NodeCache
 import ObjectStore
 
 /// The job stores the daemon serves, one `JobStore` per locator, made on first use and
@@ -11,9 +12,12 @@ public final class StoreRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var stores: [Locator: JobStore] = [:]
     private let backend: BackendFactory
+    /// The node's disk cache, used by stores whose objects are remote.
+    public let cache: NodeCache?
 
-    public init(backend: @escaping BackendFactory) {
+    public init(backend: @escaping BackendFactory, cache: NodeCache? = nil) {
         self.backend = backend
+        self.cache = cache
     }
 
     /// A factory serving `local:` stores from one shared LocalObjectStore and refusing others.
@@ -37,7 +41,7 @@ public final class StoreRegistry: @unchecked Sendable {
             if let options { existing.options = options }
             return existing
         }
-        let store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue())
+        let store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue(), cache: cache)
         stores[parsed] = store
         return store
     }

@@ -2,6 +2,7 @@ import Foundation
 import JobStoreCore
 import JobStoreWire
 import Logging
+import NodeCache
 import ObjectStore
 
 /// The daemon's implementation of every rpc: decode-free glue from wire messages to
@@ -14,9 +15,12 @@ public final class JobStoreHandler: JobStoreService {
     public let defaultURLExpiry: Int
     /// What ImportFile and ExportFile reach outside the stores (nil: they are unavailable).
     let external: (any ExternalObjects)?
+    /// The object stores' request counters for Stats (the daemon knows its S3 session).
+    let backendRequests: @Sendable () -> [BackendRequestStats]
 
     public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600,
-                external: (any ExternalObjects)? = nil) {
+                external: (any ExternalObjects)? = nil, backendRequests: @escaping @Sendable () -> [BackendRequestStats] = { [] }) {
+        self.backendRequests = backendRequests
         self.registry = registry
         self.stats = stats
         self.logger = logger
@@ -39,7 +43,18 @@ public final class JobStoreHandler: JobStoreService {
     public func ping(_ request: Empty, call: ServerCall) throws -> Empty { Empty() }
 
     public func stats(_ request: Empty, call: ServerCall) throws -> StatsResponse {
-        stats.snapshot(storesOpen: registry.count, version: JobStore.version)
+        var response = stats.snapshot(storesOpen: registry.count, version: JobStore.version)
+        response.cache = registry.cache.map { Self.cacheStats($0.statistics) } ?? CacheStats(enabled: false)
+        response.backendRequests = backendRequests()
+        return response
+    }
+
+    static func cacheStats(_ s: CacheStatistics) -> CacheStats {
+        CacheStats(enabled: true, directory: s.directory, capacityBytes: s.capacityBytes, sizeBytes: s.sizeBytes,
+                   reservedBytes: s.reservedBytes, entries: s.entries, pinnedEntries: s.pinnedEntries, hits: s.hits,
+                   misses: s.misses, revalidations: s.revalidations, joined: s.joined, bytesFromCache: s.bytesFromCache,
+                   bytesFromStore: s.bytesFromStore, writtenThrough: s.writtenThrough, bypassed: s.bypassed,
+                   evictions: s.evictions, invalidations: s.invalidations, corrupt: s.corrupt)
     }
 
     // MARK: stores

@@ -108,6 +108,10 @@ public final class LocalObjectStore: ObjectStore {
         if let expected = options.ifMatch, expected != opened.info.etag {
             throw ObjectStoreError.preconditionFailed("\(key) changed")
         }
+        if let current = options.ifNoneMatch, current == opened.info.etag {
+            throw ObjectStoreError.notModified(current)
+        }
+        try options.onInfo?(opened.info)
         var offset: UInt64 = 0
         var end = opened.info.size
         if let range = options.range {

@@ -50,6 +50,10 @@ public protocol ObjectStore: Sendable {
     /// nil when it cannot: the caller streams the object instead.
     func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,
                         to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo?
+
+    /// Names where this store's objects live (an S3 endpoint), for a node cache to key its
+    /// entries by; nil when the store's objects are already local files and need no cache.
+    var cacheIdentity: String? { get }
 }
 
 extension ObjectStore {
@@ -57,6 +61,8 @@ extension ObjectStore {
 
     public func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,
                                to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo? { nil }
+
+    public var cacheIdentity: String? { nil }
 }
 
 /// What a server-side copy carries.
@@ -104,12 +110,20 @@ public struct GetOptions: Sendable {
     public var range: Range<UInt64>?
     /// Fail with `.preconditionFailed` unless the object's ETag is this one.
     public var ifMatch: String?
+    /// Fail with `.notModified` when the object's ETag is this one (a cache revalidating).
+    public var ifNoneMatch: String?
     public var encryptionKey: EncryptionKey?
+    /// Called once with the object's info (size, ETag, metadata) before the first byte reaches
+    /// the sink; throwing stops the get with that error. A cache reserves room here.
+    public var onInfo: (@Sendable (ObjectInfo) throws -> Void)?
 
-    public init(range: Range<UInt64>? = nil, ifMatch: String? = nil, encryptionKey: EncryptionKey? = nil) {
+    public init(range: Range<UInt64>? = nil, ifMatch: String? = nil, ifNoneMatch: String? = nil,
+                encryptionKey: EncryptionKey? = nil, onInfo: (@Sendable (ObjectInfo) throws -> Void)? = nil) {
         self.range = range
         self.ifMatch = ifMatch
+        self.ifNoneMatch = ifNoneMatch
         self.encryptionKey = encryptionKey
+        self.onInfo = onInfo
     }
 }
 
@@ -158,6 +172,8 @@ public enum ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertibl
     case noSuchKey(String)
     /// A create-only put found the key, or an If-Match did not match.
     case preconditionFailed(String)
+    /// An If-None-Match matched: the caller's copy is current (carries the ETag).
+    case notModified(String)
     /// The key or bucket name is not acceptable to the backend.
     case invalidName(String)
     /// Missing or wrong SSE-C key.
@@ -179,6 +195,7 @@ public enum ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertibl
         case .bucketAlreadyExists(let m): "bucket already exists: \(m)"
         case .noSuchKey(let m): "no such key: \(m)"
         case .preconditionFailed(let m): "precondition failed: \(m)"
+        case .notModified(let m): "not modified: \(m)"
         case .invalidName(let m): "invalid name: \(m)"
         case .badEncryptionKey(let m): "bad encryption key: \(m)"
         case .dataLoss(let m): "data loss: \(m)"

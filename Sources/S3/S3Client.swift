@@ -32,13 +32,17 @@ public final class S3Client: @unchecked Sendable {
     public var backoffCap = 10.0
     /// The pace shared by every request of this client after a throttle.
     public let rate: AdaptiveRate
+    /// Requests sent, by operation (shared by every client of one session).
+    public let counters: S3RequestCounters
     private let credentials: @Sendable () throws -> AWSCredentials
 
     public init(endpoint: Endpoint, session: CurlSession, rate: AdaptiveRate = AdaptiveRate(),
+                counters: S3RequestCounters = S3RequestCounters(),
                 credentials: @escaping @Sendable () throws -> AWSCredentials) {
         self.endpoint = endpoint
         self.session = session
         self.rate = rate
+        self.counters = counters
         self.credentials = credentials
     }
 
@@ -50,20 +54,43 @@ public final class S3Client: @unchecked Sendable {
                      headers: [(String, String)] = [], body: ArraySlice<UInt8> = [], accept: Set<Int> = [],
                      expectedResponseBytes: Int = 0) throws -> CurlSession.Response {
         var attempt = 0
+        let operation = S3Operation.name(method: method, hasKey: key != nil, query: query, headers: headers)
         while true {
+            let started = DispatchTime.now().uptimeNanoseconds
+            func count(_ update: (inout S3RequestCounters.Figures) -> Void) {
+                let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+                counters.record(operation) {
+                    $0.requests += 1
+                    $0.bytesSent += UInt64(body.count)
+                    $0.totalMicros += micros
+                    update(&$0)
+                }
+            }
             do {
                 rate.admit()
                 let response = try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body,
                                             accept: accept, expectedResponseBytes: expectedResponseBytes)
                 rate.succeeded()
+                count {
+                    $0.bytesReceived += UInt64(response.body.count)
+                    if response.status == 304 { $0.notModified += 1 }
+                }
                 return response
             } catch let failure as RetryableFailure {
                 if failure.throttle { rate.throttled() }
                 attempt += 1
-                guard attempt < maxAttempts else { throw failure.error }
+                let last = attempt >= maxAttempts
+                count {
+                    if failure.throttle { $0.throttled += 1 }
+                    if last { $0.errors += 1 } else { $0.retries += 1 }
+                }
+                guard !last else { throw failure.error }
                 let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(attempt, 20))))
                 let delay = max(jitter, failure.retryAfter ?? 0)
                 usleep(useconds_t(min(delay, backoffCap) * 1_000_000))
+            } catch {
+                count { $0.errors += 1 }
+                throw error
             }
         }
     }

@@ -137,33 +137,40 @@ extension S3ObjectStore {
             guard range.count > 0 else { return try headOrThrow(bucket, key: key, options: options) }
             var headers = [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")] + sse
             if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
+            if let etag = options.ifNoneMatch { headers.append(("If-None-Match", etag)) }
             let response: CurlSession.Response
             do {
-                response = try client.send("GET", bucket: bucket, key: key, headers: headers, expectedResponseBytes: range.count)
+                response = try client.send("GET", bucket: bucket, key: key, headers: headers, accept: [304],
+                                           expectedResponseBytes: range.count)
             } catch {
                 throw map(error, bucket: bucket, key: key)
             }
-            try response.body.withUnsafeBytes { try sink.write($0) }
+            if response.status == 304 { throw ObjectStoreError.notModified(options.ifNoneMatch ?? "") }
             var info = Self.info(key: key, headers: response.headers)
             info.size = Self.totalSize(response) ?? UInt64(response.body.count)
+            try options.onInfo?(info)
+            try response.body.withUnsafeBytes { try sink.write($0) }
             return try withTrailingTags(info, bucket: bucket)
         }
         var headers = [("Range", "bytes=0-\(Self.smallObjectLimit - 1)")] + sse
         if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
+        if let etag = options.ifNoneMatch { headers.append(("If-None-Match", etag)) }
         var response: CurlSession.Response
         do {
-            response = try client.send("GET", bucket: bucket, key: key, headers: headers, accept: [416],
+            response = try client.send("GET", bucket: bucket, key: key, headers: headers, accept: [304, 416],
                                        expectedResponseBytes: Self.smallObjectLimit)
             if response.status == 416 {  // an empty object has no byte 0
                 headers.removeFirst()
-                response = try client.send("GET", bucket: bucket, key: key, headers: headers)
+                response = try client.send("GET", bucket: bucket, key: key, headers: headers, accept: [304])
             }
         } catch {
             throw map(error, bucket: bucket, key: key)
         }
+        if response.status == 304 { throw ObjectStoreError.notModified(options.ifNoneMatch ?? "") }
         var info = Self.info(key: key, headers: response.headers)
         let total = Self.totalSize(response) ?? UInt64(response.body.count)
         info.size = total
+        try options.onInfo?(info)
         try response.body.withUnsafeBytes { try sink.write($0) }
         let done = UInt64(response.body.count)
         response.body = []

@@ -24,6 +24,9 @@ public final class S3ObjectStore: ObjectStore {
         self.partConcurrency = max(1, partConcurrency)
     }
 
+    /// Bucket names are unique per endpoint, so the endpoint names the objects.
+    public var cacheIdentity: String? { "s3 \(client.endpoint.url.absoluteString)" }
+
     public func createBucket(_ bucket: String) throws {
         do {
             try client.send("PUT", bucket: bucket)

@@ -4,6 +4,7 @@ import JobStoreCore
 import JobStoreServer
 import JobStoreWire
 import Logging
+import NodeCache
 import ObjectStore
 import S3
 
@@ -54,6 +55,21 @@ struct Daemon: ParsableCommand {
     @Option(help: "Default lifetime, in seconds, of URLs from GetPublicUrl.")
     var urlExpiry: Int = 3600
 
+    @Option(help: "Node cache directory for files of aws: stores (default: $XDG_CACHE_HOME/jobstored, else /var/tmp/jobstored-$UID).")
+    var cacheDir: String?
+
+    @Option(help: "Most bytes the node cache holds (suffixes KiB, MiB, GiB, TiB).")
+    var cacheSize: String = "10GiB"
+
+    @Option(help: "Free space to leave on the cache's filesystem, in percent.")
+    var cacheMinFree: Double = 5
+
+    @Option(help: "Serve a cached file without revalidating it for this many seconds after it was checked (0: always revalidate).")
+    var cacheTrustSeconds: Double = 0
+
+    @Flag(help: "Run without the node cache: every read downloads.")
+    var noCache = false
+
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
@@ -75,9 +91,12 @@ struct Daemon: ParsableCommand {
         let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let (backend, stores) = try backends()
-        let registry = StoreRegistry(backend: backend)
+        let cache = try nodeCache(logger: logger)
+        let registry = StoreRegistry(backend: backend, cache: cache)
+        let counters = stores.counters
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
-                                      external: DaemonExternalObjects(stores: stores))
+                                      external: DaemonExternalObjects(stores: stores),
+                                      backendRequests: { Self.backendRequests(counters) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
         do {
@@ -91,6 +110,38 @@ struct Daemon: ParsableCommand {
         logger.info("received signal \(received); draining calls in flight (deadline \(shutdownDeadline)s)")
         let left = server.shutdown(deadline: shutdownDeadline)
         if left > 0 { throw ExitCode(1) }
+        cache?.close()
+    }
+
+    /// The node cache, or nil with --no-cache or when another daemon holds the directory (a
+    /// daemon taking over from one still draining runs uncached rather than not at all).
+    func nodeCache(logger: Logger) throws -> NodeCache? {
+        guard !noCache else { return nil }
+        guard let capacity = ByteCount.parse(cacheSize), capacity > 0 else {
+            throw ValidationError("--cache-size must be a positive size such as 10GiB, not \(cacheSize)")
+        }
+        guard cacheMinFree >= 0, cacheMinFree < 100 else { throw ValidationError("--cache-min-free must be a percentage below 100") }
+        guard cacheTrustSeconds >= 0 else { throw ValidationError("--cache-trust-seconds must not be negative") }
+        let env = ProcessInfo.processInfo.environment
+        let directory = cacheDir ?? env["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? "\($0)/jobstored" : nil }
+            ?? "/var/tmp/jobstored-\(geteuid())"
+        let configuration = NodeCache.Configuration(directory: directory, capacity: UInt64(capacity),
+                                                    minFreeFraction: cacheMinFree / 100, trustSeconds: cacheTrustSeconds,
+                                                    isExecutable: JobStore.isExecutable)
+        do {
+            return try NodeCache(configuration, logger: logger)
+        } catch let error as CacheError {
+            logger.warning("running without a node cache: \(error)")
+            return nil
+        }
+    }
+
+    static func backendRequests(_ counters: S3RequestCounters) -> [BackendRequestStats] {
+        counters.snapshot.sorted { $0.key < $1.key }.map { operation, f in
+            BackendRequestStats(operation: operation, requests: f.requests, errors: f.errors, retries: f.retries,
+                                throttled: f.throttled, notModified: f.notModified, bytesSent: f.bytesSent,
+                                bytesReceived: f.bytesReceived, totalMicros: f.totalMicros)
+        }
     }
 
     /// local: stores on this node; aws: stores through one S3 session for the whole daemon.
@@ -148,6 +199,8 @@ final class S3Stores: @unchecked Sendable {
     /// One pace for the whole session: a throttle seen in one region slows that endpoint's
     /// requests for every worker.
     let rate = AdaptiveRate()
+    /// Requests of every region's client, by operation.
+    let counters = S3RequestCounters()
     private let lock = NSLock()
     private var byRegion: [String: S3ObjectStore] = [:]
     private var bucketRegions: [String: String] = [:]
@@ -190,7 +243,7 @@ final class S3Stores: @unchecked Sendable {
         if let s = byRegion[region] { return s }
         let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
         let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
-                              credentials: credentials)
+                              counters: counters, credentials: credentials)
         let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency)
         byRegion[region] = s
         return s
@@ -200,7 +253,8 @@ final class S3Stores: @unchecked Sendable {
 /// Sizes on the command line: `52428800`, `50MiB`, `1GiB`, `512KiB` (also K, M, G as binary).
 enum ByteCount {
     static func parse(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
+                                      ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let n = Int(text.dropLast(suffix.count)), n >= 0, n <= Int.max / factor else { return nil }
             return n * factor

@@ -30,7 +30,10 @@ final class DaemonProcess: @unchecked Sendable {
         storeRoot = directory + "/stores"
         try FileManager.default.createDirectory(atPath: storeRoot, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + extraArguments
+        // Each daemon caches in its scratch directory unless the test says otherwise.
+        let cacheArguments = extraArguments.contains("--cache-dir") || extraArguments.contains("--no-cache")
+            ? [] : ["--cache-dir", directory + "/cache"]
+        process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + cacheArguments + extraArguments
         process.standardError = FileHandle.standardError
         // Only the AWS settings a test gives: an inherited credential or endpoint must never
         // send a test's traffic anywhere but the local S3 server.

@@ -33,7 +33,9 @@ static void start_daemon(void) {
     snprintf(locator, sizeof locator, "local:%s/store", scratch);
     daemon_pid = fork();
     if (daemon_pid == 0) {
-        execl(bin, bin, "--socket", socket_path, "--no-fsync", "--log-level", "warning", (char *)NULL);
+        char cache_dir[512];
+        snprintf(cache_dir, sizeof cache_dir, "%s/cache", scratch);
+        execl(bin, bin, "--socket", socket_path, "--no-fsync", "--log-level", "warning", "--cache-dir", cache_dir, (char *)NULL);
         perror(bin);
         _exit(127);
     }

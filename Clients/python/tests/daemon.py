@@ -29,7 +29,8 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=self.directory + "/none",
                    AWS_CONFIG_FILE=self.directory + "/none")
-        args = [binary(), "--socket", self.socket, "--no-fsync", "--log-level", "warning", *extra]
+        args = [binary(), "--socket", self.socket, "--no-fsync", "--log-level", "warning",
+                "--cache-dir", os.path.join(self.directory, "cache"), *extra]
         if s3:
             env["AWS_ACCESS_KEY_ID"] = os.environ["JOBSTORE_TEST_S3_ACCESS_KEY"]
             env["AWS_SECRET_ACCESS_KEY"] = os.environ["JOBSTORE_TEST_S3_SECRET_KEY"]

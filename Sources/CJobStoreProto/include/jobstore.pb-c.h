@@ -49,6 +49,8 @@ typedef struct Jobstore__ImportFileRequest Jobstore__ImportFileRequest;
 typedef struct Jobstore__ExportFileRequest Jobstore__ExportFileRequest;
 typedef struct Jobstore__MethodStats Jobstore__MethodStats;
 typedef struct Jobstore__StatsResponse Jobstore__StatsResponse;
+typedef struct Jobstore__CacheStats Jobstore__CacheStats;
+typedef struct Jobstore__BackendRequestStats Jobstore__BackendRequestStats;
 
 
 /* --- enums --- */
@@ -595,10 +597,91 @@ struct  Jobstore__StatsResponse
   uint64_t bytes_out;
   size_t n_methods;
   Jobstore__MethodStats **methods;
+  /*
+   * The node cache (enabled false when the daemon runs without one).
+   */
+  Jobstore__CacheStats *cache;
+  /*
+   * Requests the daemon sent to object stores (S3), by operation.
+   */
+  size_t n_backend_requests;
+  Jobstore__BackendRequestStats **backend_requests;
 };
 #define JOBSTORE__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__stats_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0,NULL, NULL, 0,NULL }
+
+
+struct  Jobstore__CacheStats
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean enabled;
+  char *directory;
+  uint64_t capacity_bytes;
+  /*
+   * Bytes of finished entries on disk, and bytes promised to fills in progress.
+   */
+  uint64_t size_bytes;
+  uint64_t reserved_bytes;
+  uint64_t entries;
+  uint64_t pinned_entries;
+  /*
+   * Reads served from an entry; reads that downloaded; 304s to revalidations.
+   */
+  uint64_t hits;
+  uint64_t misses;
+  uint64_t revalidations;
+  /*
+   * Reads that waited for another reader's download of the same object.
+   */
+  uint64_t joined;
+  uint64_t bytes_from_cache;
+  uint64_t bytes_from_store;
+  /*
+   * Entries that came from writes on this node.
+   */
+  uint64_t written_through;
+  /*
+   * Reads and writes that went past the cache (too large, no room).
+   */
+  uint64_t bypassed;
+  uint64_t evictions;
+  uint64_t invalidations;
+  /*
+   * Entries dropped after a crash because their bytes did not match their checksum.
+   */
+  uint64_t corrupt;
+};
+#define JOBSTORE__CACHE_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__cache_stats__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+
+struct  Jobstore__BackendRequestStats
+{
+  ProtobufCMessage base;
+  /*
+   * The S3 API operation (GetObject, PutObject, UploadPart, ...).
+   */
+  char *operation;
+  /*
+   * Attempts sent (a retried request counts once per attempt).
+   */
+  uint64_t requests;
+  uint64_t errors;
+  uint64_t retries;
+  uint64_t throttled;
+  /*
+   * 304 answers to conditional requests.
+   */
+  uint64_t not_modified;
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  uint64_t total_micros;
+};
+#define JOBSTORE__BACKEND_REQUEST_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__backend_request_stats__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /* Jobstore__Status methods */
@@ -1247,6 +1330,44 @@ Jobstore__StatsResponse *
 void   jobstore__stats_response__free_unpacked
                      (Jobstore__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Jobstore__CacheStats methods */
+void   jobstore__cache_stats__init
+                     (Jobstore__CacheStats         *message);
+size_t jobstore__cache_stats__get_packed_size
+                     (const Jobstore__CacheStats   *message);
+size_t jobstore__cache_stats__pack
+                     (const Jobstore__CacheStats   *message,
+                      uint8_t             *out);
+size_t jobstore__cache_stats__pack_to_buffer
+                     (const Jobstore__CacheStats   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__CacheStats *
+       jobstore__cache_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__cache_stats__free_unpacked
+                     (Jobstore__CacheStats *message,
+                      ProtobufCAllocator *allocator);
+/* Jobstore__BackendRequestStats methods */
+void   jobstore__backend_request_stats__init
+                     (Jobstore__BackendRequestStats         *message);
+size_t jobstore__backend_request_stats__get_packed_size
+                     (const Jobstore__BackendRequestStats   *message);
+size_t jobstore__backend_request_stats__pack
+                     (const Jobstore__BackendRequestStats   *message,
+                      uint8_t             *out);
+size_t jobstore__backend_request_stats__pack_to_buffer
+                     (const Jobstore__BackendRequestStats   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__BackendRequestStats *
+       jobstore__backend_request_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__backend_request_stats__free_unpacked
+                     (Jobstore__BackendRequestStats *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Jobstore__Status_Closure)
@@ -1350,6 +1471,12 @@ typedef void (*Jobstore__MethodStats_Closure)
                   void *closure_data);
 typedef void (*Jobstore__StatsResponse_Closure)
                  (const Jobstore__StatsResponse *message,
+                  void *closure_data);
+typedef void (*Jobstore__CacheStats_Closure)
+                 (const Jobstore__CacheStats *message,
+                  void *closure_data);
+typedef void (*Jobstore__BackendRequestStats_Closure)
+                 (const Jobstore__BackendRequestStats *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -1719,6 +1846,8 @@ extern const ProtobufCMessageDescriptor jobstore__import_file_request__descripto
 extern const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__cache_stats__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__backend_request_stats__descriptor;
 extern const ProtobufCServiceDescriptor jobstore__job_store__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1854,8 +1854,12 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
     public var bytesIn: UInt64
     public var bytesOut: UInt64
     public var methods: [MethodStats]
+    /// The node cache (enabled false when the daemon runs without one).
+    public var cache: CacheStats?
+    /// Requests the daemon sent to object stores (S3), by operation.
+    public var backendRequests: [BackendRequestStats]
 
-    public init(serverVersion: String = "", uptimeSeconds: UInt64 = 0, connections: UInt32 = 0, connectionsTotal: UInt64 = 0, callsInFlight: UInt32 = 0, storesOpen: UInt32 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, methods: [MethodStats] = []) {
+    public init(serverVersion: String = "", uptimeSeconds: UInt64 = 0, connections: UInt32 = 0, connectionsTotal: UInt64 = 0, callsInFlight: UInt32 = 0, storesOpen: UInt32 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, methods: [MethodStats] = [], cache: CacheStats? = nil, backendRequests: [BackendRequestStats] = []) {
         self.serverVersion = serverVersion
         self.uptimeSeconds = uptimeSeconds
         self.connections = connections
@@ -1865,6 +1869,8 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
         self.methods = methods
+        self.cache = cache
+        self.backendRequests = backendRequests
     }
 
     init(c: Jobstore__StatsResponse) {
@@ -1877,7 +1883,9 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
             storesOpen: c.stores_open,
             bytesIn: c.bytes_in,
             bytesOut: c.bytes_out,
-            methods: (0..<c.n_methods).compactMap { c.methods[$0].map { MethodStats(c: $0.pointee) } }
+            methods: (0..<c.n_methods).compactMap { c.methods[$0].map { MethodStats(c: $0.pointee) } },
+            cache: c.cache.map { CacheStats(c: $0.pointee) },
+            backendRequests: (0..<c.n_backend_requests).compactMap { c.backend_requests[$0].map { BackendRequestStats(c: $0.pointee) } }
         )
     }
 
@@ -1899,11 +1907,14 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
         c.bytes_out = bytesOut
         c.n_methods = methods.count
         c.methods = arena.array(methods.map { Optional($0.cMessage(arena)) })
+        c.cache = cache.map { $0.cMessage(arena) }
+        c.n_backend_requests = backendRequests.count
+        c.backend_requests = arena.array(backendRequests.map { Optional($0.cMessage(arena)) })
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        serverVersion.utf8.contains(0) || methods.contains { $0.containsNUL }
+        serverVersion.utf8.contains(0) || methods.contains { $0.containsNUL } || (cache?.containsNUL ?? false) || backendRequests.contains { $0.containsNUL }
     }
 
     public func serialized() -> [UInt8] {
@@ -1921,6 +1932,211 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
             throw WireDecodingError(message: "StatsResponse")
         }
         defer { jobstore__stats_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct CacheStats: WireMessage, Equatable, Hashable {
+    public var enabled: Bool
+    public var directory: String
+    public var capacityBytes: UInt64
+    /// Bytes of finished entries on disk, and bytes promised to fills in progress.
+    public var sizeBytes: UInt64
+    public var reservedBytes: UInt64
+    public var entries: UInt64
+    public var pinnedEntries: UInt64
+    /// Reads served from an entry; reads that downloaded; 304s to revalidations.
+    public var hits: UInt64
+    public var misses: UInt64
+    public var revalidations: UInt64
+    /// Reads that waited for another reader's download of the same object.
+    public var joined: UInt64
+    public var bytesFromCache: UInt64
+    public var bytesFromStore: UInt64
+    /// Entries that came from writes on this node.
+    public var writtenThrough: UInt64
+    /// Reads and writes that went past the cache (too large, no room).
+    public var bypassed: UInt64
+    public var evictions: UInt64
+    public var invalidations: UInt64
+    /// Entries dropped after a crash because their bytes did not match their checksum.
+    public var corrupt: UInt64
+
+    public init(enabled: Bool = false, directory: String = "", capacityBytes: UInt64 = 0, sizeBytes: UInt64 = 0, reservedBytes: UInt64 = 0, entries: UInt64 = 0, pinnedEntries: UInt64 = 0, hits: UInt64 = 0, misses: UInt64 = 0, revalidations: UInt64 = 0, joined: UInt64 = 0, bytesFromCache: UInt64 = 0, bytesFromStore: UInt64 = 0, writtenThrough: UInt64 = 0, bypassed: UInt64 = 0, evictions: UInt64 = 0, invalidations: UInt64 = 0, corrupt: UInt64 = 0) {
+        self.enabled = enabled
+        self.directory = directory
+        self.capacityBytes = capacityBytes
+        self.sizeBytes = sizeBytes
+        self.reservedBytes = reservedBytes
+        self.entries = entries
+        self.pinnedEntries = pinnedEntries
+        self.hits = hits
+        self.misses = misses
+        self.revalidations = revalidations
+        self.joined = joined
+        self.bytesFromCache = bytesFromCache
+        self.bytesFromStore = bytesFromStore
+        self.writtenThrough = writtenThrough
+        self.bypassed = bypassed
+        self.evictions = evictions
+        self.invalidations = invalidations
+        self.corrupt = corrupt
+    }
+
+    init(c: Jobstore__CacheStats) {
+        self.init(
+            enabled: c.enabled != 0,
+            directory: CArena.string(c.directory),
+            capacityBytes: c.capacity_bytes,
+            sizeBytes: c.size_bytes,
+            reservedBytes: c.reserved_bytes,
+            entries: c.entries,
+            pinnedEntries: c.pinned_entries,
+            hits: c.hits,
+            misses: c.misses,
+            revalidations: c.revalidations,
+            joined: c.joined,
+            bytesFromCache: c.bytes_from_cache,
+            bytesFromStore: c.bytes_from_store,
+            writtenThrough: c.written_through,
+            bypassed: c.bypassed,
+            evictions: c.evictions,
+            invalidations: c.invalidations,
+            corrupt: c.corrupt
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__CacheStats> {
+        let p = arena.allocate(Jobstore__CacheStats.self)
+        jobstore__cache_stats__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__CacheStats, _ arena: CArena) {
+        c.enabled = enabled ? 1 : 0
+        c.directory = arena.string(directory)
+        c.capacity_bytes = capacityBytes
+        c.size_bytes = sizeBytes
+        c.reserved_bytes = reservedBytes
+        c.entries = entries
+        c.pinned_entries = pinnedEntries
+        c.hits = hits
+        c.misses = misses
+        c.revalidations = revalidations
+        c.joined = joined
+        c.bytes_from_cache = bytesFromCache
+        c.bytes_from_store = bytesFromStore
+        c.written_through = writtenThrough
+        c.bypassed = bypassed
+        c.evictions = evictions
+        c.invalidations = invalidations
+        c.corrupt = corrupt
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        directory.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__cache_stats__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__cache_stats__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__cache_stats__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "CacheStats")
+        }
+        defer { jobstore__cache_stats__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct BackendRequestStats: WireMessage, Equatable, Hashable {
+    /// The S3 API operation (GetObject, PutObject, UploadPart, ...).
+    public var operation: String
+    /// Attempts sent (a retried request counts once per attempt).
+    public var requests: UInt64
+    public var errors: UInt64
+    public var retries: UInt64
+    public var throttled: UInt64
+    /// 304 answers to conditional requests.
+    public var notModified: UInt64
+    public var bytesSent: UInt64
+    public var bytesReceived: UInt64
+    public var totalMicros: UInt64
+
+    public init(operation: String = "", requests: UInt64 = 0, errors: UInt64 = 0, retries: UInt64 = 0, throttled: UInt64 = 0, notModified: UInt64 = 0, bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0, totalMicros: UInt64 = 0) {
+        self.operation = operation
+        self.requests = requests
+        self.errors = errors
+        self.retries = retries
+        self.throttled = throttled
+        self.notModified = notModified
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.totalMicros = totalMicros
+    }
+
+    init(c: Jobstore__BackendRequestStats) {
+        self.init(
+            operation: CArena.string(c.operation),
+            requests: c.requests,
+            errors: c.errors,
+            retries: c.retries,
+            throttled: c.throttled,
+            notModified: c.not_modified,
+            bytesSent: c.bytes_sent,
+            bytesReceived: c.bytes_received,
+            totalMicros: c.total_micros
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__BackendRequestStats> {
+        let p = arena.allocate(Jobstore__BackendRequestStats.self)
+        jobstore__backend_request_stats__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__BackendRequestStats, _ arena: CArena) {
+        c.operation = arena.string(operation)
+        c.requests = requests
+        c.errors = errors
+        c.retries = retries
+        c.throttled = throttled
+        c.not_modified = notModified
+        c.bytes_sent = bytesSent
+        c.bytes_received = bytesReceived
+        c.total_micros = totalMicros
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        operation.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__backend_request_stats__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__backend_request_stats__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__backend_request_stats__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "BackendRequestStats")
+        }
+        defer { jobstore__backend_request_stats__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }

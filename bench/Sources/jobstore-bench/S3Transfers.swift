@@ -17,7 +17,8 @@ func s3TransferBench(daemonBinary: String, scratch: String, bigSize: Int, smallC
     let socket = scratch + "/s3.sock"
     let daemon = Process()
     daemon.executableURL = URL(fileURLWithPath: daemonBinary)
-    daemon.arguments = ["--socket", socket, "--log-level", "warning", "--endpoint", endpoint, "--part-size", partSize]
+    // Transfers themselves are measured here: no node cache (bench/cache measures that).
+    daemon.arguments = ["--socket", socket, "--log-level", "warning", "--endpoint", endpoint, "--part-size", partSize, "--no-cache"]
         + (env["JOBSTORED_BENCH_ARGS"]?.split(separator: " ").map(String.init) ?? [])
     daemon.environment = env.filter { !$0.key.hasPrefix("AWS_") }.merging(
         ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_EC2_METADATA_DISABLED": "true"]) { $1 }

@@ -129,7 +129,7 @@ if arguments.contains("--s3") {
 let socket = scratch + "/d.sock"
 let daemon = Process()
 daemon.executableURL = URL(fileURLWithPath: arguments[1])
-daemon.arguments = ["--socket", socket, "--log-level", "warning"]
+daemon.arguments = ["--socket", socket, "--log-level", "warning", "--cache-dir", scratch + "/cache"]
 try daemon.run()
 defer {
     daemon.terminate()

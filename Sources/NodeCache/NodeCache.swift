@@ -1,0 +1,512 @@
+import Foundation
+import Logging
+import ObjectStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's disk cache of objects, shared by every worker through the daemon.
+///
+/// Why it is built this way:
+/// - **One download per object per node.** Concurrent readers of an object the cache lacks
+///   share one fill (single-flight); they wait for it and get its error if it fails (the next
+///   read tries again).
+/// - **Always current.** Every read revalidates its entry with one conditional request
+///   (If-None-Match; a 304 serves the entry), unless the operator trusts entries for
+///   `trustSeconds`. Writes and deletes through this daemon replace or drop the entry at once.
+/// - **Bounded.** Space is reserved before bytes are written, LRU entries that no reader holds
+///   are evicted to make room, and a floor of free space on the filesystem is kept. An object
+///   that cannot fit goes past the cache.
+/// - **Persistent and crash-safe.** Entries are published by rename (data, then manifest); the
+///   manifests are the index, reloaded at start-up. After a crash every entry's checksum is
+///   checked before it is first served.
+public final class NodeCache: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var directory: String
+        /// The most bytes the cache's entries and fills may hold.
+        public var capacity: UInt64
+        /// Keep at least this fraction of the filesystem free (0.05: 5 %).
+        public var minFreeFraction: Double
+        /// Serve an entry without revalidating it for this many seconds after it was checked.
+        public var trustSeconds: Double
+        /// How long a path handed to a client for linking stays safe from eviction.
+        public var linkLeaseSeconds: Double
+        /// Whether an object's entry should be executable (kept by hard links).
+        public var isExecutable: @Sendable (ObjectInfo) -> Bool
+
+        public init(directory: String, capacity: UInt64, minFreeFraction: Double = 0.05, trustSeconds: Double = 0,
+                    linkLeaseSeconds: Double = 60, isExecutable: @escaping @Sendable (ObjectInfo) -> Bool = { _ in false }) {
+            self.directory = directory
+            self.capacity = capacity
+            self.minFreeFraction = minFreeFraction
+            self.trustSeconds = trustSeconds
+            self.linkLeaseSeconds = linkLeaseSeconds
+            self.isExecutable = isExecutable
+        }
+    }
+
+    public let configuration: Configuration
+    let directory: CacheDirectory
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var state = CacheState()
+
+    /// Opens (or creates) the cache directory and loads its entries. Throws when the directory
+    /// cannot be made or another daemon holds it.
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "jobstored.cache")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        directory = try CacheDirectory(root: configuration.directory)
+        let clean = directory.takeCleanMarker()
+        for (name, manifest, used) in directory.load().sorted(by: { $0.lastUsed < $1.lastUsed }) {
+            let entry = CacheEntry(name: name, manifest: manifest, verified: clean)
+            state.clock += 1
+            entry.lastUsed = state.clock
+            entry.lastTouched = used
+            state.entries[manifest.key] = entry
+            state.usedBytes += manifest.size
+        }
+        state.statistics.directory = configuration.directory
+        logger.info("cache \(configuration.directory): \(state.entries.count) entries, \(state.usedBytes) bytes\(clean ? "" : " (after an unclean stop: each entry is checked before its first use)")")
+        // Over the cap (it was lowered): evict down to it now.
+        if state.usedBytes > configuration.capacity {
+            condition.lock()
+            _ = makeRoom(0)
+            condition.unlock()
+        }
+    }
+
+    /// Marks an orderly stop: the next start trusts the entries without re-checking them.
+    public func close() {
+        directory.writeCleanMarker()
+        directory.unlock()
+    }
+
+    // MARK: reading
+
+    /// The current bytes of `key` as a pinned entry, revalidated (or filled) through `fetch`;
+    /// nil when the object will not be cached (the caller reads it from the store itself).
+    /// `secretDigest` names the SSE-C key the reader holds: an entry read with another key is
+    /// not served without the store checking the reader's key.
+    public func open(_ key: CacheKey, secretDigest: String = "", fetch: CacheFetch) throws -> CachedFile? {
+        while true {
+            do {
+                return try openOnce(key, secretDigest: secretDigest, fetch: fetch)
+            } catch is ReadAgain {
+                continue
+            }
+        }
+    }
+
+    /// A write or delete through this daemon overtook a download: the reader must read again.
+    struct ReadAgain: Error {}
+
+    private func openOnce(_ key: CacheKey, secretDigest: String, fetch: CacheFetch) throws -> CachedFile? {
+        condition.lock()
+        var waited = false
+        while let flight = state.flights[key] {
+            if !waited { state.statistics.joined += 1; waited = true }
+            while !flight.done { condition.wait() }
+            switch flight.outcome {
+            case .failure(let error) where error is ReadAgain:
+                continue
+            case .failure(let error) where error is CacheBypass:
+                condition.unlock()
+                return nil
+            case .failure(let error):
+                condition.unlock()
+                throw error
+            default:
+                break
+            }
+            // The fill published the entry: serve it (unless a write replaced it meanwhile).
+            if let entry = state.entries[key], entry.manifest.secretDigest == secretDigest, entry.verified {
+                let file = try pin(entry, hit: true)
+                condition.unlock()
+                return file
+            }
+        }
+        let now = Self.now
+        let existing = state.entries[key].flatMap { $0.manifest.secretDigest == secretDigest ? $0 : nil }
+        if let entry = existing, entry.verified, configuration.trustSeconds > 0, now - entry.validatedAt < configuration.trustSeconds {
+            let file = try pin(entry, hit: true)
+            condition.unlock()
+            logger.debug("cache hit (trusted) \(key)")
+            return file
+        }
+        let flight = Flight()
+        state.flights[key] = flight
+        let since = state.beginOperation()
+        if let entry = existing { entry.pins += 1 }  // held while it is checked and revalidated
+        condition.unlock()
+
+        let outcome = Result { try fill(key, existing: existing, secretDigest: secretDigest, since: since, fetch: fetch) }
+
+        condition.lock()
+        if let entry = existing { entry.pins -= 1; reclaimIfUnused(entry) }
+        flight.done = true
+        flight.outcome = outcome.map { _ in () }
+        state.flights[key] = nil
+        state.endOperation()
+        condition.broadcast()
+        condition.unlock()
+        return try outcome.get()
+    }
+
+    /// Revalidates or downloads, then pins and opens the entry. Runs outside the lock.
+    private func fill(_ key: CacheKey, existing: CacheEntry?, secretDigest: String, since: UInt64,
+                      fetch: CacheFetch) throws -> CachedFile? {
+        var current = existing
+        if let entry = current, !entry.verified {
+            if verify(entry) {
+                entry.verified = true
+            } else {
+                condition.lock()
+                state.statistics.corrupt += 1
+                drop(entry)
+                condition.unlock()
+                logger.warning("cache entry \(key) did not match its checksum; dropped")
+                current = nil
+            }
+        }
+        let pending = PendingEntry(cache: self)
+        let capacity = configuration.capacity
+        let onInfo: @Sendable (ObjectInfo) throws -> Void = { info in
+            guard info.size <= capacity else {
+                throw CacheBypass(reason: "\(info.size) bytes is more than the cache's \(capacity)")
+            }
+            try pending.reserve(total: info.size)
+        }
+        let outcome: FetchOutcome
+        do {
+            outcome = try fetch(current?.manifest.etag, onInfo, CacheFillSink(pending))
+        } catch let bypass as CacheBypass {
+            pending.discard()
+            count { $0.bypassed += 1 }
+            logger.debug("cache bypass \(key): \(bypass.reason)")
+            throw bypass
+        } catch {
+            pending.discard()
+            throw error
+        }
+        switch outcome {
+        case .notModified:
+            pending.discard()
+            guard let entry = current else { throw CacheError("the store answered 'not modified' to an unconditional read of \(key)") }
+            condition.lock()
+            defer { condition.unlock() }
+            state.statistics.revalidations += 1
+            entry.validatedAt = Self.now
+            logger.debug("cache revalidated \(key) (\(entry.manifest.etag))")
+            return try pin(entry, hit: true)
+        case .fetched(let info, let sha256):
+            let manifest = CacheManifest(key: key, etag: info.etag, size: info.size, sha256: sha256, metadata: info.metadata,
+                                         lastModified: info.lastModified, secretDigest: secretDigest,
+                                         filled: Date().timeIntervalSince1970)
+            guard pending.written == info.size else {
+                pending.discard()
+                throw ObjectStoreError.dataLoss("\(key): the store sent \(pending.written) bytes of \(info.size)")
+            }
+            count { $0.misses += 1; $0.bytesFromStore += info.size }
+            logger.debug("cache filled \(key) (\(info.size) bytes, \(info.etag))")
+            guard let entry = publish(pending, manifest: manifest, since: since) else { throw ReadAgain() }
+            condition.lock()
+            defer { condition.unlock() }
+            return try pin(entry, hit: false)
+        }
+    }
+
+    /// Whether an entry's data still has its checksum (read once after an unclean stop).
+    private func verify(_ entry: CacheEntry) -> Bool {
+        let fd = Glibc.open(directory.dataPath(entry.name), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        let digest = SHA256Digest()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total: UInt64 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return false }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            total += UInt64(n)
+        }
+        return total == entry.manifest.size && digest.finalizeHex() == entry.manifest.sha256
+    }
+
+    // MARK: writing
+
+    /// A writer that copies an upload of `key` into the cache; nil when the cache cannot take
+    /// `expectedSize` bytes. The current entry is dropped at once (the object is changing).
+    public func writer(for key: CacheKey, secretDigest: String = "", expectedSize: UInt64? = nil) -> CacheWriter? {
+        invalidate(key)
+        if let size = expectedSize, size > configuration.capacity {
+            count { $0.bypassed += 1 }
+            return nil
+        }
+        let pending = PendingEntry(cache: self)
+        if let size = expectedSize, (try? pending.reserve(total: size)) == nil {
+            pending.discard()
+            count { $0.bypassed += 1 }
+            return nil
+        }
+        condition.lock()
+        let since = state.beginOperation()
+        condition.unlock()
+        return CacheWriter(cache: self, key: key, secretDigest: secretDigest, epoch: since, pending: pending)
+    }
+
+    func publishWrite(_ pending: PendingEntry, key: CacheKey, info: ObjectInfo, sha256: String, secretDigest: String, since: UInt64) {
+        let manifest = CacheManifest(key: key, etag: info.etag, size: info.size, sha256: sha256, metadata: info.metadata,
+                                     lastModified: info.lastModified, secretDigest: secretDigest, filled: Date().timeIntervalSince1970)
+        if publish(pending, manifest: manifest, since: since, bumping: true) != nil {
+            count { $0.writtenThrough += 1 }
+            logger.debug("cache wrote through \(key) (\(info.size) bytes, \(info.etag))")
+        }
+        finishedOperation()
+    }
+
+    func finishedOperation() {
+        condition.lock()
+        state.endOperation()
+        condition.unlock()
+    }
+
+    /// Drops the entry of `key` (the object was deleted or is being replaced through this daemon).
+    public func invalidate(_ key: CacheKey) {
+        condition.lock()
+        defer { condition.unlock() }
+        state.changed(key)
+        if let entry = state.entries[key] {
+            state.statistics.invalidations += 1
+            drop(entry)
+            logger.debug("cache invalidated \(key)")
+        }
+    }
+
+    /// Drops every entry of one bucket (the store was destroyed).
+    public func invalidate(store: String, bucket: String) {
+        condition.lock()
+        defer { condition.unlock() }
+        for (key, entry) in state.entries where key.store == store && key.bucket == bucket {
+            state.changed(key)
+            state.statistics.invalidations += 1
+            drop(entry)
+        }
+    }
+
+    // MARK: entries (callers hold the lock unless noted)
+
+    /// Moves a finished fill into place as the entry of its key, replacing the old one, unless
+    /// the key changed since `since` (then the fill is dropped and nil returned). Takes the lock.
+    private func publish(_ pending: PendingEntry, manifest: CacheManifest, since: UInt64, bumping: Bool = false) -> CacheEntry? {
+        let key = manifest.key
+        let name = "\(key.fileStem)-\(UUID().uuidString.lowercased().prefix(13))"
+        let finished: (path: String, reserved: UInt64)
+        do {
+            finished = try pending.finish()
+        } catch {
+            pending.discard()
+            return nil
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        state.reservedBytes -= min(finished.reserved, state.reservedBytes)
+        guard !state.isStale(key, since: since) else {
+            unlink(finished.path)
+            return nil
+        }
+        do {
+            try directory.publish(temporary: finished.path, as: name, manifest: manifest,
+                                  executable: configuration.isExecutable(manifest.info))
+        } catch {
+            logger.warning("cache: \(error)")
+            unlink(finished.path)
+            return nil
+        }
+        if bumping { state.changed(key) }
+        if let old = state.entries[key] { drop(old) }
+        let entry = CacheEntry(name: name, manifest: manifest, verified: true)
+        entry.validatedAt = Self.now
+        state.clock += 1
+        entry.lastUsed = state.clock
+        entry.lastTouched = Date().timeIntervalSince1970
+        state.entries[key] = entry
+        state.usedBytes += manifest.size
+        return entry
+    }
+
+    private func pin(_ entry: CacheEntry, hit: Bool) throws -> CachedFile {
+        let path = directory.dataPath(entry.name)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ObjectStoreError.io("cannot open cache entry \(path): \(String(cString: strerror(errno)))") }
+        entry.pins += 1
+        state.clock += 1
+        entry.lastUsed = state.clock
+        if hit { state.statistics.hits += 1 }
+        let wall = Date().timeIntervalSince1970
+        if wall - entry.lastTouched > 60 {
+            entry.lastTouched = wall
+            directory.touch(entry.name)
+        }
+        return CachedFile(entry: entry, path: path, fd: fd, cache: self)
+    }
+
+    func unpin(_ entry: CacheEntry, lease: Double) {
+        condition.lock()
+        defer { condition.unlock() }
+        entry.pins -= 1
+        if lease > 0 { entry.leaseUntil = max(entry.leaseUntil, Self.now + lease) }
+        reclaimIfUnused(entry)
+    }
+
+    /// Removes an entry from the index; its files go when no reader holds it.
+    private func drop(_ entry: CacheEntry) {
+        if state.entries[entry.manifest.key] === entry { state.entries[entry.manifest.key] = nil }
+        guard !entry.doomed else { return }
+        entry.doomed = true
+        state.doomed.append(entry)
+        reclaimIfUnused(entry)
+    }
+
+    private func reclaimIfUnused(_ entry: CacheEntry) {
+        guard entry.doomed, entry.pins == 0, entry.leaseUntil <= Self.now else { return }
+        directory.remove(entry.name)
+        state.usedBytes -= entry.manifest.size
+        state.doomed.removeAll { $0 === entry }
+    }
+
+    // MARK: space
+
+    /// Reserves `bytes` for a fill, evicting LRU entries no reader holds; throws CacheBypass
+    /// when even that leaves too little room. Takes the lock.
+    func reserve(_ bytes: UInt64) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        guard makeRoom(bytes) else {
+            throw CacheBypass(reason: "no room for \(bytes) more bytes (cap \(configuration.capacity), \(state.usedBytes) used, \(state.reservedBytes) reserved)")
+        }
+        state.reservedBytes += bytes
+    }
+
+    func unreserve(_ bytes: UInt64) {
+        condition.lock()
+        state.reservedBytes -= min(bytes, state.reservedBytes)
+        condition.unlock()
+    }
+
+    /// Evicts until `bytes` more fit under the cap and above the free-space floor.
+    private func makeRoom(_ bytes: UInt64) -> Bool {
+        for entry in state.doomed { reclaimIfUnused(entry) }
+        func fits() -> Bool {
+            guard state.usedBytes + state.reservedBytes + bytes <= configuration.capacity else { return false }
+            guard configuration.minFreeFraction > 0 else { return true }
+            let (free, total) = directory.space()
+            let floor = UInt64(Double(total) * configuration.minFreeFraction)
+            return free >= floor && free - floor >= bytes + state.reservedBytes
+        }
+        if fits() { return true }
+        let now = Self.now
+        let candidates = state.entries.values
+            .filter { $0.pins == 0 && $0.leaseUntil <= now }
+            .sorted { $0.lastUsed < $1.lastUsed }
+        for entry in candidates {
+            state.statistics.evictions += 1
+            logger.debug("cache evicts \(entry.manifest.key) (\(entry.manifest.size) bytes)")
+            drop(entry)
+            if fits() { return true }
+        }
+        return false
+    }
+
+    // MARK: figures
+
+    func served(_ bytes: UInt64) { count { $0.bytesFromCache += bytes } }
+
+    func count(_ update: (inout CacheStatistics) -> Void) {
+        condition.lock()
+        update(&state.statistics)
+        condition.unlock()
+    }
+
+    func log(_ message: String) { logger.debug("\(message)") }
+
+    public var statistics: CacheStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = state.statistics
+        s.capacityBytes = configuration.capacity
+        s.sizeBytes = state.usedBytes
+        s.reservedBytes = state.reservedBytes
+        s.entries = UInt64(state.entries.count)
+        s.pinnedEntries = UInt64(state.entries.values.filter { $0.pins > 0 }.count)
+        return s
+    }
+
+    static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
+
+/// One entry in memory. Mutable fields change under the cache's lock.
+final class CacheEntry: @unchecked Sendable {
+    let name: String
+    let manifest: CacheManifest
+    var lastUsed: UInt64 = 0
+    /// Wall-clock time the manifest's mtime was last set (LRU order across restarts).
+    var lastTouched: Double = 0
+    /// Monotonic time of the last revalidation (or fill).
+    var validatedAt: Double = -Double.infinity
+    var pins = 0
+    var leaseUntil: Double = 0
+    /// False after an unclean stop until the data was checked against its checksum.
+    var verified: Bool
+    /// Out of the index; its files go when the last reader lets go.
+    var doomed = false
+
+    init(name: String, manifest: CacheManifest, verified: Bool) {
+        self.name = name
+        self.manifest = manifest
+        self.verified = verified
+    }
+}
+
+/// One download in progress that other readers of the same key wait for.
+final class Flight {
+    var done = false
+    var outcome: Result<Void, Error> = .success(())
+}
+
+/// Everything the cache's lock guards.
+struct CacheState {
+    var entries: [CacheKey: CacheEntry] = [:]
+    var doomed: [CacheEntry] = []
+    var flights: [CacheKey: Flight] = [:]
+    var clock: UInt64 = 0
+    var usedBytes: UInt64 = 0
+    var reservedBytes: UInt64 = 0
+    var statistics = CacheStatistics()
+    /// Fills and writes in progress, and the epoch of each key's last change while any run:
+    /// a fill that started before a change to its key must not publish over it.
+    private var epoch: UInt64 = 0
+    private var changes: [CacheKey: UInt64] = [:]
+    private var operations = 0
+
+    mutating func beginOperation() -> UInt64 {
+        operations += 1
+        return epoch
+    }
+
+    mutating func endOperation() {
+        operations -= 1
+        if operations == 0 { changes.removeAll() }
+    }
+
+    mutating func changed(_ key: CacheKey) {
+        guard operations > 0 else { return }
+        epoch += 1
+        changes[key] = epoch
+    }
+
+    func isStale(_ key: CacheKey, since: UInt64) -> Bool {
+        (changes[key] ?? 0) > since
+    }
+}
