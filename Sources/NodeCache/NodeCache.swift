@@ -77,9 +77,21 @@ public final class NodeCache: @unchecked Sendable {
     }
 
     /// Marks an orderly stop: the next start trusts the entries without re-checking them.
+    /// Call it once no read or write is in progress.
     public func close() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return }
+        closed = true
         directory.writeCleanMarker()
         directory.unlock()
+    }
+
+    private var closed = false
+
+    /// Without close() (as after a crash) the next start checks every entry before using it.
+    deinit {
+        if !closed { directory.unlock() }
     }
 
     // MARK: reading
@@ -150,7 +162,11 @@ public final class NodeCache: @unchecked Sendable {
         state.endOperation()
         condition.broadcast()
         condition.unlock()
-        return try outcome.get()
+        do {
+            return try outcome.get()
+        } catch is CacheBypass {
+            return nil
+        }
     }
 
     /// Revalidates or downloads, then pins and opens the entry. Runs outside the lock.
@@ -196,6 +212,8 @@ public final class NodeCache: @unchecked Sendable {
             condition.lock()
             defer { condition.unlock() }
             state.statistics.revalidations += 1
+            // Replaced or deleted through this daemon while the request was out: read again.
+            guard !entry.doomed else { throw ReadAgain() }
             entry.validatedAt = Self.now
             logger.debug("cache revalidated \(key) (\(entry.manifest.etag))")
             return try pin(entry, hit: true)
@@ -209,10 +227,11 @@ public final class NodeCache: @unchecked Sendable {
             }
             count { $0.misses += 1; $0.bytesFromStore += info.size }
             logger.debug("cache filled \(key) (\(info.size) bytes, \(info.etag))")
-            guard let entry = publish(pending, manifest: manifest, since: since) else { throw ReadAgain() }
-            condition.lock()
-            defer { condition.unlock() }
-            return try pin(entry, hit: false)
+            // Published and pinned at once: no eviction can come in between.
+            guard let (_, file) = publish(pending, manifest: manifest, since: since, pinning: true), let file else {
+                throw ReadAgain()
+            }
+            return file
         }
     }
 
@@ -299,7 +318,8 @@ public final class NodeCache: @unchecked Sendable {
 
     /// Moves a finished fill into place as the entry of its key, replacing the old one, unless
     /// the key changed since `since` (then the fill is dropped and nil returned). Takes the lock.
-    private func publish(_ pending: PendingEntry, manifest: CacheManifest, since: UInt64, bumping: Bool = false) -> CacheEntry? {
+    private func publish(_ pending: PendingEntry, manifest: CacheManifest, since: UInt64, bumping: Bool = false,
+                         pinning: Bool = false) -> (CacheEntry, CachedFile?)? {
         let key = manifest.key
         let name = "\(key.fileStem)-\(UUID().uuidString.lowercased().prefix(13))"
         let finished: (path: String, reserved: UInt64)
@@ -333,7 +353,7 @@ public final class NodeCache: @unchecked Sendable {
         entry.lastTouched = Date().timeIntervalSince1970
         state.entries[key] = entry
         state.usedBytes += manifest.size
-        return entry
+        return (entry, pinning ? try? pin(entry, hit: false) : nil)
     }
 
     private func pin(_ entry: CacheEntry, hit: Bool) throws -> CachedFile {
