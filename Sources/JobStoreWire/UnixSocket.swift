@@ -47,24 +47,37 @@ public enum UnixSocket {
         return fd
     }
 
-    /// Binds and listens on `path`, with the socket file's mode set to `mode`.
+    /// Binds and listens on `path`, with the socket file's mode set to `mode`. The socket is
+    /// bound under a temporary name and renamed to `path` once it listens, so a client that
+    /// sees the path can connect (no "connection refused" window while a daemon starts).
     public static func listen(path: String, mode: mode_t = 0o600, backlog: Int32 = 512) throws(SocketError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError("socket", errno: errno) }
+        let temporary = "\(path).\(getpid())"
+        // A path too long for a sibling name is bound directly.
+        let bound = temporary.utf8.count < 108 ? temporary : path
+        unlink(temporary)
         // Create the socket file with no permissions for others from the first instant.
         let old = umask(0o777 & ~mode)
-        let rc = try withAddress(path) { Glibc.bind(fd, $0, $1) }
+        let rc = try withAddress(bound) { Glibc.bind(fd, $0, $1) }
         let bindErrno = errno
         umask(old)
         if rc != 0 {
             close(fd)
-            throw SocketError("bind \(path)", errno: bindErrno)
+            throw SocketError("bind \(bound)", errno: bindErrno)
         }
-        chmod(path, mode)
+        chmod(bound, mode)
         guard Glibc.listen(fd, backlog) == 0 else {
             let e = errno
             close(fd)
+            unlink(bound)
             throw SocketError("listen \(path)", errno: e)
+        }
+        if bound != path && rename(bound, path) != 0 {
+            let e = errno
+            close(fd)
+            unlink(bound)
+            throw SocketError("rename \(bound) to \(path)", errno: e)
         }
         return fd
     }

@@ -35,6 +35,19 @@ extension JobStoreCommand {
             for m in s.methods where m.calls > 0 {
                 print("  \(m.method): \(m.calls) calls, \(m.errors) errors, \(m.totalMicros / max(m.calls, 1)) µs mean")
             }
+            if let c = s.cache, c.enabled {
+                print("cache \(c.directory): \(c.entries) entries, \(c.sizeBytes) of \(c.capacityBytes) bytes (\(c.reservedBytes) reserved), \(c.pinnedEntries) pinned")
+                print("  hits \(c.hits), misses \(c.misses), revalidations \(c.revalidations), joined \(c.joined), written through \(c.writtenThrough), bypassed \(c.bypassed), evictions \(c.evictions), invalidations \(c.invalidations), corrupt \(c.corrupt)")
+                print("  bytes from cache \(c.bytesFromCache), from the store \(c.bytesFromStore)")
+            } else {
+                print("cache: off")
+            }
+            if !s.backendRequests.isEmpty {
+                print("S3 requests:")
+                for r in s.backendRequests {
+                    print("  \(r.operation): \(r.requests) sent, \(r.errors) errors, \(r.retries) retries, \(r.throttled) throttled, \(r.notModified) not modified, \(r.bytesSent) bytes out, \(r.bytesReceived) bytes in, \(r.totalMicros / max(r.requests, 1)) µs mean")
+                }
+            }
             client.connection.close()
         }
     }

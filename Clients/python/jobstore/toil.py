@@ -194,8 +194,7 @@ class DaemonJobStore(AbstractJobStore):
                     reply = self.client.read_file(request)
                 except errors.InvalidArgument:
                     reply = None  # no local path on this backend: copy below
-                if reply is not None and reply.link_path:
-                    self._link(reply.link_path, local_path)
+                if reply is not None and reply.link_path and self._link(reply.link_path, local_path):
                     return
                 request.link_ok = False
             directory = os.path.dirname(os.path.abspath(local_path))
@@ -215,13 +214,17 @@ class DaemonJobStore(AbstractJobStore):
             raise NoSuchFileException(file_id)
 
     @staticmethod
-    def _link(source: str, target: str) -> None:
+    def _link(source: str, target: str) -> bool:
+        """Hard-links the daemon's read-only file (a local store's object or a node-cache entry)
+        at ``target``; False when that is impossible (another filesystem, another user), and the
+        caller copies instead. Never a symlink: a cache entry may be evicted after its lease."""
         if os.path.lexists(target):
             os.unlink(target)
         try:
             os.link(source, target)
+            return True
         except OSError:
-            os.symlink(source, target)
+            return False
 
     @contextmanager
     def read_file_stream(self, file_id: str, encoding: Optional[str] = None,

@@ -97,6 +97,9 @@ class AdapterContract:
             with open(target, "rb") as f:
                 self.assertEqual(f.read(), body)
             self.assertTrue(os.access(target, os.X_OK))
+            if symlink:  # a hard link to the daemon's read-only file (on S3: the node cache's entry)
+                self.assertFalse(os.path.islink(target))
+                self.assertGreaterEqual(os.stat(target).st_nlink, 2)
         with self.store.write_file_stream(hints=["my wf", "step 1"], basename="out.txt") as (f, stream_id):
             self.assertIn("/files/", stream_id, "the id is known before the content is written")
             f.write(b"streamed")
