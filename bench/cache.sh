@@ -26,13 +26,15 @@ for _ in $(seq 1 100); do [ -S "$build/d.sock" ] && [ -S "$build/w.sock" ] && br
 head -c $((size_mib << 20)) /dev/urandom > "$build/input"
 name="cachebench-$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')"
 
-file_id=$(python3 - "$build/w.sock" "aws:us-east-1:$name" "$build/input" <<'PY'
-import os, sys, jobstore
-from jobstore import pb
-c = jobstore.Client(sys.argv[1])
-c.initialize(pb.StoreRequest(locator=sys.argv[2]))
-fd = os.open(sys.argv[3], os.O_RDONLY)
-print(c.write_file(pb.WriteFileRequest(locator=sys.argv[2], basename="input"), fd).file_id)
+# Both stores are made as Toil makes them (config.pickle included): through the adapter on the
+# cache-less daemon, and with Toil's own AWSJobStore.
+file_id=$(JOBSTORED_SOCKET="$build/w.sock" python3 - "jobstored:aws:us-east-1:$name" "$build/input" <<'PY'
+import sys
+from toil.common import Config, Toil
+js = Toil.getJobStore(sys.argv[1])
+c = Config(); c.workflowID = None
+js.initialize(c)
+print(js.write_file(sys.argv[2]))
 PY
 )
 toil_id=$(python3 - "us-east-1:t$name" "$build/input" <<'PY'

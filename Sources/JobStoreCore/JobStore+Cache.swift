@@ -32,6 +32,21 @@ extension JobStore {
     func openCached(_ key: String, notFound: JobStoreFailure) throws -> CachedFile? {
         guard let cache, let cacheKey = cacheKey(key) else { return nil }
         let secret = try encryptionKey()
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try openCachedOnce(cache, cacheKey, secret: secret, notFound: notFound)
+            } catch let failure as JobStoreFailure where failure.code == .failedPrecondition && attempt < 3 {
+                // The object was replaced while its parts were being fetched: read the new one.
+                continue
+            }
+        }
+    }
+
+    private func openCachedOnce(_ cache: NodeCache, _ cacheKey: CacheKey, secret: EncryptionKey?,
+                                notFound: JobStoreFailure) throws -> CachedFile? {
+        let key = cacheKey.key
         do {
             return try cache.open(cacheKey, secretDigest: Self.secretDigest(secret)) { [store, bucket] ifNoneMatch, onInfo, sink in
                 let verifying = VerifyingSink(sink)

@@ -131,11 +131,30 @@ public final class NodeCache: @unchecked Sendable {
             default:
                 break
             }
-            // The fill published the entry: serve it (unless a write replaced it meanwhile).
+            // The fill published the entry (unless a write replaced it meanwhile). Its request
+            // was sent before this read began, so an update made elsewhere in between could
+            // be missing: this read checks with a conditional request of its own (a 304 costs
+            // no bytes) unless the entry is within the trust window.
             if let entry = state.entries[key], entry.manifest.secretDigest == secretDigest, entry.verified {
-                let file = try pin(entry, hit: true)
+                if configuration.trustSeconds > 0, Self.now - entry.validatedAt < configuration.trustSeconds {
+                    let file = try pin(entry, hit: true)
+                    condition.unlock()
+                    return file
+                }
+                entry.pins += 1
+                let since = state.beginOperation()
                 condition.unlock()
-                return file
+                let outcome = Result { try fill(key, existing: entry, secretDigest: secretDigest, since: since, fetch: fetch) }
+                condition.lock()
+                entry.pins -= 1
+                reclaimIfUnused(entry)
+                state.endOperation()
+                condition.unlock()
+                do {
+                    return try outcome.get()
+                } catch is CacheBypass {
+                    return nil
+                }
             }
         }
         let now = Self.now

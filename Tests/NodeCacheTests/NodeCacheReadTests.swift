@@ -60,8 +60,34 @@ final class NodeCacheReadTests: NodeCacheTestCase {
             }
         }
         XCTAssertEqual(results.values, Array(repeating: true, count: 16))
-        XCTAssertEqual(remote.fetches, 1, "one download for 16 readers")
+        XCTAssertEqual(remote.downloads, 1, "one download for 16 readers")
         XCTAssertEqual(cache.statistics.joined, 15)
+        // Each reader that joined checked the entry with its own conditional request (a 304).
+        XCTAssertEqual(remote.fetches, 16)
+        XCTAssertEqual(cache.statistics.revalidations, 15)
+    }
+
+    func testAReaderJoiningADownloadStillSeesAnUpdateMadeBeforeItBegan() throws {
+        let cache = try makeCache()
+        let remote = FakeRemote()
+        remote.set("a", randomBytes(1000))
+        remote.delay = 300_000
+        let first = Thread { [self] in
+            let file = try? cache.open(key("a"), fetch: remote.fetch("a"))
+            XCTAssertEqual(file?.info.size, 1000)
+            file?.release()
+        }
+        first.start()
+        usleep(100_000)
+        // The object changes (on another node) while the first download is out; then a second
+        // read begins and joins that download.
+        let newer = randomBytes(2000)
+        remote.set("a", newer)
+        remote.delay = 0
+        let second = try XCTUnwrap(try cache.open(key("a"), fetch: remote.fetch("a")))
+        XCTAssertEqual(try read(second), newer)
+        second.release()
+        while !first.isFinished { usleep(1000) }
     }
 
     func testWaitersGetTheFillsErrorAndTheNextReadTriesAgain() throws {
