@@ -73,6 +73,7 @@ run_daemon() {  # label, extra args
 }
 
 echo "$readers processes each reading one ${size_mib} MiB file (Toil read_file):"
+echo "GetObject requests include the $readers reads of config.pickle by each process's resume (a Toil worker's start)."
 echo "| reader | GetObject requests | bytes from S3 | per-reader MiB/s (median) | slowest reader MiB/s | all done (s) |"
 echo "|---|---|---|---|---|---|"
 label="jobstored, cold cache (copy into the worker's file)" run_daemon
