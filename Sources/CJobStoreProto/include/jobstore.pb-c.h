@@ -395,8 +395,10 @@ struct  Jobstore__ReadFileRequest
   char *locator;
   char *file_id;
   /*
-   * Answer with a read-only path the client may hard-link or symlink instead of writing to
-   * the passed fd; the daemon falls back to the fd when it has no such path.
+   * Answer with a read-only path the client may hard-link instead of writing to the passed
+   * fd: a local store's own file, or the node cache's entry (kept from eviction for 60 s; a
+   * client should hard-link or copy it, not symlink it). The daemon falls back to the fd when
+   * it has no such path.
    */
   protobuf_c_boolean link_ok;
 };

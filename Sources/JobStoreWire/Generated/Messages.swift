@@ -1118,8 +1118,10 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
 public struct ReadFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
-    /// Answer with a read-only path the client may hard-link or symlink instead of writing to
-    /// the passed fd; the daemon falls back to the fd when it has no such path.
+    /// Answer with a read-only path the client may hard-link instead of writing to the passed
+    /// fd: a local store's own file, or the node cache's entry (kept from eviction for 60 s; a
+    /// client should hard-link or copy it, not symlink it). The daemon falls back to the fd when
+    /// it has no such path.
     public var linkOk: Bool
 
     public init(locator: String = "", fileId: String = "", linkOk: Bool = false) {
