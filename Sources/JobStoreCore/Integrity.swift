@@ -50,3 +50,38 @@ final class VerifyingSink: ByteSink {
         }
     }
 }
+
+/// Holds back up to `limit` bytes of a download until it was verified, so that a small object
+/// whose bytes were damaged on the way can be read again before anything reached a reader that
+/// cannot take bytes back (a socket stream). Larger downloads flow once past the limit.
+final class HoldBackSink: ByteSink {
+    private let inner: any ByteSink
+    private let limit: Int
+    private var held: [UInt8] = []
+    private var flowing = false
+
+    init(_ inner: any ByteSink, limit: Int = 8 << 20) {
+        self.inner = inner
+        self.limit = limit
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if flowing { return try inner.write(bytes) }
+        held.append(contentsOf: bytes)
+        if held.count > limit { try release() }
+    }
+
+    func rewind() -> Bool {
+        if flowing { return inner.rewind() }
+        held.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    /// Sends what is held (the download was verified, or is too large to hold).
+    func release() throws {
+        flowing = true
+        let bytes = held
+        held = []
+        if !bytes.isEmpty { try bytes.withUnsafeBytes { try inner.write($0) } }
+    }
+}

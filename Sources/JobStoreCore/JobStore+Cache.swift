@@ -37,8 +37,10 @@ extension JobStore {
             attempt += 1
             do {
                 return try openCachedOnce(cache, cacheKey, secret: secret, notFound: notFound)
-            } catch let failure as JobStoreFailure where failure.code == .failedPrecondition && attempt < 3 {
-                // The object was replaced while its parts were being fetched: read the new one.
+            } catch let failure as JobStoreFailure
+                        where (failure.code == .failedPrecondition || failure.code == .dataLoss) && attempt < Self.readAttempts {
+                // The object was replaced while its parts were being fetched, or its bytes were
+                // damaged on the way: read it again (nothing reached the reader yet).
                 continue
             }
         }

@@ -194,16 +194,31 @@ public final class JobStore: @unchecked Sendable {
 
     /// Gets `key` into `sink`, verifying size and checksum; a missing key throws `notFound`.
     @discardableResult
+    /// Bytes damaged on their way (a checksum mismatch) are read again, twice at most, when the
+    /// sink can take them back; damage at rest stays DATA_LOSS.
     func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, encrypted: Bool = true) throws -> ObjectInfo {
-        let verifying = VerifyingSink(sink)
-        do {
-            let info = try mapped { try store.get(bucket, key: key, into: verifying, options: getOptions(encrypted: encrypted)) }
-            try verifying.verify(info, what: key)
-            return info
-        } catch let failure as JobStoreFailure where failure.code == .notFound && failure.kind == .none {
-            throw notFound
+        // A file descriptor or memory takes bytes back; a stream to a client is held back.
+        let holding = sink is FileDescriptorSink || sink is MemorySink ? nil : HoldBackSink(sink)
+        let target = holding ?? sink
+        var attempt = 0
+        while true {
+            attempt += 1
+            let verifying = VerifyingSink(target)
+            do {
+                let info = try mapped { try store.get(bucket, key: key, into: verifying, options: getOptions(encrypted: encrypted)) }
+                try verifying.verify(info, what: key)
+                try holding?.release()
+                return info
+            } catch let failure as JobStoreFailure where failure.code == .notFound && failure.kind == .none {
+                throw notFound
+            } catch let failure as JobStoreFailure where failure.code == .dataLoss && attempt < Self.readAttempts && target.rewind() {
+                continue
+            }
         }
     }
+
+    /// Reads of one object whose bytes failed their checksum, before DATA_LOSS is final.
+    static let readAttempts = 3
 
     /// Calls `body` for every object under `prefix`, page by page.
     func forEachKey(prefix: String, _ body: (ObjectInfo) throws -> Void) throws {

@@ -33,9 +33,14 @@ final class CallUploadSource: ByteSource {
 /// A download's bytes, sent to the client as DATA frames.
 final class CallDownloadSink: ByteSink {
     private let call: ServerCall
+    private var sent = false
     init(_ call: ServerCall) { self.call = call }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        sent = true
         try call.send(bytes)
     }
+
+    /// Possible only while nothing has been sent to the client.
+    func rewind() -> Bool { !sent }
 }

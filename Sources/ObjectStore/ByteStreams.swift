@@ -12,6 +12,13 @@ public protocol ByteSource: AnyObject {
 /// Where a download's bytes go.
 public protocol ByteSink: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Forgets every byte written so far, when it can (memory; a regular file), so that a read
+    /// whose bytes were damaged on the way can be done again. False when bytes already left.
+    func rewind() -> Bool
+}
+
+extension ByteSink {
+    public func rewind() -> Bool { false }
 }
 
 /// Bytes already in memory (jobs, shared files, tests).
@@ -42,6 +49,11 @@ public final class MemorySink: ByteSink {
 
     public init(limit: Int = Int.max) { self.limit = limit }
 
+    public func rewind() -> Bool {
+        bytes.removeAll(keepingCapacity: true)
+        return true
+    }
+
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         guard bytes.count + chunk.count <= limit else {
             throw ObjectStoreError.sinkFailed("more than \(limit) bytes")
@@ -68,7 +80,18 @@ public final class FileDescriptorSource: ByteSource {
 /// Writes to a file descriptor at its current offset. Does not close it.
 public final class FileDescriptorSink: ByteSink {
     public let fd: Int32
-    public init(fd: Int32) { self.fd = fd }
+    /// Where writing began (-1: not seekable, a pipe or socket).
+    private let start: off_t
+    public init(fd: Int32) {
+        self.fd = fd
+        start = lseek(fd, 0, SEEK_CUR)
+    }
+
+    /// Truncates a regular file back to where writing began.
+    public func rewind() -> Bool {
+        guard start >= 0 else { return false }
+        return ftruncate(fd, start) == 0 && lseek(fd, start, SEEK_SET) == start
+    }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0

@@ -20,6 +20,15 @@ public final class S3Client: @unchecked Sendable {
         public let status: Int
         public let code: String
         public let message: String
+        /// Attempts the request took: more than one means an earlier attempt's outcome is
+        /// unknown (its answer was lost), so a conflict may be that attempt's own success.
+        public var attempts = 1
+        public init(status: Int, code: String, message: String, attempts: Int = 1) {
+            self.status = status
+            self.code = code
+            self.message = message
+            self.attempts = attempts
+        }
         public var description: String { "S3 \(status) \(code): \(message)" }
     }
 
@@ -84,12 +93,16 @@ public final class S3Client: @unchecked Sendable {
                     if failure.throttle { $0.throttled += 1 }
                     if last { $0.errors += 1 } else { $0.retries += 1 }
                 }
-                guard !last else { throw failure.error }
+                guard !last else {
+                    if var e = failure.error as? S3Error { e.attempts = attempt; throw e }
+                    throw failure.error
+                }
                 let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(attempt, 20))))
                 let delay = max(jitter, failure.retryAfter ?? 0)
                 usleep(useconds_t(min(delay, backoffCap) * 1_000_000))
             } catch {
                 count { $0.errors += 1 }
+                if var e = error as? S3Error { e.attempts = attempt + 1; throw e }
                 throw error
             }
         }
@@ -135,7 +148,10 @@ public final class S3Client: @unchecked Sendable {
         let xml = String(decoding: response.body, as: UTF8.self)
         let error = S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
                             message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
-        if response.status >= 500 || response.status == 429 || error.code == "SlowDown" || error.code == "RequestTimeout" {
+        // BadDigest / XAmzContentSHA256Mismatch: the body was damaged on its way (the server
+        // checked it against our MD5 or signed SHA-256); it is sent again from memory.
+        if response.status >= 500 || response.status == 429 || ["SlowDown", "RequestTimeout", "BadDigest",
+                                                                  "XAmzContentSHA256Mismatch"].contains(error.code) {
             let throttle = response.status == 503 || response.status == 429 || error.code == "SlowDown"
             throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle)
         }

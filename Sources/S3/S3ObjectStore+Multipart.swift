@@ -27,7 +27,10 @@ extension S3ObjectStore {
     /// MD5 0.73 GB/s; measured +9% upload throughput on 1 GiB).
     func uploadPart(_ bucket: String, key: String, uploadID: String, number: Int, bytes: ArraySlice<UInt8>,
                     encryptionKey: EncryptionKey?) throws -> String {
-        let headers = Self.sseHeaders(encryptionKey)
+        // Content-MD5, not only the signed SHA-256: SeaweedFS checks the former and ignores the
+        // latter (measured: a part damaged in transit was stored). With it the body is sent
+        // UNSIGNED-PAYLOAD, one hash as for single PUTs.
+        let headers = [("Content-MD5", Base64.encode(MD5.digest(bytes)))] + Self.sseHeaders(encryptionKey)
         let response = try client.send("PUT", bucket: bucket, key: key,
                                        query: [("partNumber", String(number)), ("uploadId", uploadID)],
                                        headers: headers, body: bytes)
@@ -48,14 +51,42 @@ extension S3ObjectStore {
         body += "</CompleteMultipartUpload>"
         var headers = [("Content-Type", "application/xml")]
         if createOnly { headers.append(("If-None-Match", "*")) }
-        let response = try client.send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
+        let response: CurlSession.Response
+        do {
+            response = try client.send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
                                        headers: headers, body: ArraySlice(body.utf8))
+        } catch let e as S3Client.S3Error where e.attempts > 1 && (e.code == "NoSuchUpload" || e.status == 412) {
+            // An earlier attempt completed the upload and its answer was lost: the object there
+            // has the ETag S3 derives from these parts (MD5 of their MD5s, "-count").
+            let expected = Self.multipartETag(etags)
+            if let expected, let there = try? client.send("HEAD", bucket: bucket, key: key, accept: [403, 404]),
+               there.status == 200, Self.quoted(there.headers["etag"] ?? "") == expected {
+                return expected
+            }
+            throw e
+        }
         let xml = String(decoding: response.body, as: UTF8.self)
         if xml.contains("<Error>") {
             throw S3Client.S3Error(status: 500, code: S3Client.element("Code", in: xml) ?? "",
                                    message: S3Client.element("Message", in: xml) ?? xml)
         }
         return Self.quoted(response.headers["etag"] ?? S3Client.element("ETag", in: xml).map(XMLText.unescape) ?? "")
+    }
+
+    /// The ETag S3 gives an object completed from parts with these ETags (hex MD5s), or nil
+    /// when a part's ETag is not one (SSE-C and some servers).
+    static func multipartETag(_ etags: [String]) -> String? {
+        var concatenated: [UInt8] = []
+        for etag in etags {
+            let hex = Array(etag.replacingOccurrences(of: "\"", with: "").utf8)
+            guard hex.count == 32 else { return nil }
+            for i in stride(from: 0, to: 32, by: 2) {
+                guard let byte = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+                concatenated.append(byte)
+            }
+        }
+        let digest = MD5.digest(concatenated[...]).map { String(format: "%02x", $0) }.joined()
+        return "\"\(digest)-\(etags.count)\""
     }
 
     func abortMultipartUpload(_ bucket: String, key: String, uploadID: String) throws {

@@ -54,6 +54,14 @@ extension S3ObjectStore {
             let response = try client.send("PUT", bucket: bucket, key: key, headers: headers, body: bytes)
             return ObjectInfo(key: key, size: UInt64(bytes.count), etag: response.headers["etag"] ?? "", metadata: metadata,
                               lastModified: Date().timeIntervalSince1970)
+        } catch let e as S3Client.S3Error where options.createOnly && e.status == 412 && e.attempts > 1 {
+            // An earlier attempt's answer was lost: if the object there is this one (same
+            // metadata, checksum included, and size), that attempt succeeded.
+            if let there = try? head(bucket, key: key, options: GetOptions(encryptionKey: options.encryptionKey)),
+               there.size == UInt64(bytes.count), metadata.allSatisfy({ there.metadata[$0.key] == $0.value }) {
+                return there
+            }
+            throw map(e, bucket: bucket, key: key)
         } catch {
             throw map(error, bucket: bucket, key: key)
         }

@@ -30,6 +30,8 @@ public final class S3ObjectStore: ObjectStore {
     public func createBucket(_ bucket: String) throws {
         do {
             try client.send("PUT", bucket: bucket)
+        } catch let e as S3Client.S3Error where e.code == "BucketAlreadyOwnedByYou" && e.attempts > 1 {
+            return  // an earlier attempt made it; its answer was lost
         } catch let e as S3Client.S3Error where e.code == "BucketAlreadyOwnedByYou" || e.code == "BucketAlreadyExists" {
             throw ObjectStoreError.bucketAlreadyExists(bucket)
         } catch {

@@ -52,6 +52,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "Parts of one S3 transfer moved in parallel.")
     var partConcurrency: Int = 4
 
+    @Option(help: "Seconds an S3 transfer may move no byte before it is cancelled and retried.")
+    var s3StallSeconds: Int = 30
+
     @Option(help: "Default lifetime, in seconds, of URLs from GetPublicUrl.")
     var urlExpiry: Int = 3600
 
@@ -167,7 +170,8 @@ struct Daemon: ParsableCommand {
         }
         let pathStyle = s3Addressing == "path" || (s3Addressing == "auto" && endpointURL != nil)
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
-        let session = CurlSession(maxConnections: s3MaxConnections)
+        guard s3StallSeconds >= 1 else { throw ValidationError("--s3-stall-seconds must be at least 1") }
+        let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds)
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
         let chain = CredentialChain(session: session)
         let credentials: @Sendable () throws -> AWSCredentials = {

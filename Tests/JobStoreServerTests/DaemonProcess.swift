@@ -56,9 +56,10 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// A daemon whose aws: stores live on the test S3 server (`tools/dev-s3`).
-    static func withS3(endpointVariable: String = "JOBSTORE_TEST_S3_ENDPOINT", extraArguments: [String] = []) throws -> DaemonProcess {
+    static func withS3(endpointVariable: String = "JOBSTORE_TEST_S3_ENDPOINT", endpoint explicit: String? = nil,
+                       extraArguments: [String] = []) throws -> DaemonProcess {
         let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env[endpointVariable], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
+        guard let endpoint = explicit ?? env[endpointVariable], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
               let secret = env["JOBSTORE_TEST_S3_SECRET_KEY"] else {
             XCTFail("JOBSTORE_TEST_S3_* not set: run eval \"$(tools/dev-s3 start)\" first (tools/test does)")
             throw JobStoreError(.unavailable, "no test S3 server")

@@ -7,7 +7,7 @@ import XCTest
 final class AdaptiveRateTests: XCTestCase {
     func testThrottlesSlowEveryCallerAndQuietRestores() {
         let clock = Clock(100)
-        let rate = AdaptiveRate(minimumGap: 0.01, maximumGap: 0.08, quietPeriod: 5, now: { clock.now })
+        let rate = AdaptiveRate(minimumGap: 0.01, maximumGap: 0.08, quietPeriod: 5, recovery: 0.5, now: { clock.now })
         XCTAssertEqual(rate.reserve(), 0, "unthrottled: no wait")
         rate.throttled()
         XCTAssertEqual(rate.currentGap, 0.01)
@@ -22,11 +22,12 @@ final class AdaptiveRateTests: XCTestCase {
         rate.succeeded()
         XCTAssertEqual(rate.currentGap, 0.04)
         rate.succeeded()
-        XCTAssertEqual(rate.currentGap, 0.04, "one halving per quiet period")
-        for _ in 0..<3 {
-            clock.now += 5
-            rate.succeeded()
-        }
+        XCTAssertEqual(rate.currentGap, 0.02, "after the quiet period every success narrows the gap")
+        rate.throttled()
+        rate.succeeded()
+        XCTAssertEqual(rate.currentGap, 0.04, "a new throttle starts a new quiet period")
+        clock.now += 5
+        for _ in 0..<3 { rate.succeeded() }
         XCTAssertEqual(rate.currentGap, 0, "back to full speed")
     }
 
