@@ -14,6 +14,9 @@ public final class SocketServer: @unchecked Sendable {
     private let allowedGIDs: Set<UInt32>
     private let lock = NSCondition()
     private var listener: Int32 = -1
+    /// The socket file this server made: at shutdown the path is removed only if it is still
+    /// this one (a daemon that took over owns it now).
+    private var identity: (UInt64, UInt64) = (0, 0)
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var stopping = false
 
@@ -30,26 +33,56 @@ public final class SocketServer: @unchecked Sendable {
         self.pool = WorkerPool(maxThreads: maxThreads)
     }
 
+    /// A socket bound and listening at a path, not yet accepting: connections queue in its
+    /// backlog until `start(listeningOn:)`.
+    public struct PreparedListener: Sendable {
+        let fd: Int32
+        let device: UInt64
+        let inode: UInt64
+        /// The daemon whose socket this one replaced (`takeover`), to be told to drain.
+        public let replacedPID: pid_t?
+    }
+
     /// Creates the socket's directory (0700 when the daemon creates it), replaces a stale
-    /// socket left by a dead daemon, refuses to replace a live one, and starts accepting.
-    public func start() throws {
+    /// socket left by a dead daemon, and refuses to replace a live one unless `takeover`: then
+    /// the new socket is renamed over the old one in one step (no client ever finds no socket)
+    /// and the old daemon's pid is returned for the caller to signal.
+    public static func prepareListener(path: String, takeover: Bool = false) throws -> PreparedListener {
         let dir = (path as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: dir) {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         }
+        var replaced: pid_t?
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else {
                 throw SocketError("\(path) exists and is not a socket")
             }
             if let live = try? UnixSocket.connect(path: path) {
+                let peer = UnixSocket.peerCredentials(live)
                 close(live)
-                throw SocketError("another daemon is serving \(path)")
+                guard takeover else { throw SocketError("another daemon is serving \(path) (--takeover replaces it)") }
+                replaced = peer.map { pid_t($0.pid) }
+            } else {
+                unlink(path)
             }
-            unlink(path)
         }
-        listener = try UnixSocket.listen(path: path, mode: 0o600)
+        let fd = try UnixSocket.listen(path: path, mode: 0o600)
+        var mine = stat()
+        guard fstatat(AT_FDCWD, path, &mine, AT_SYMLINK_NOFOLLOW) == 0 else {
+            close(fd)
+            throw SocketError("stat \(path)", errno: errno)
+        }
+        return PreparedListener(fd: fd, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino), replacedPID: replaced)
+    }
+
+    /// Starts accepting on `prepared` (by default: a listener prepared now, refusing to replace
+    /// a live daemon).
+    public func start(listeningOn prepared: PreparedListener? = nil) throws {
+        let ready = try prepared ?? Self.prepareListener(path: path)
+        listener = ready.fd
+        identity = (ready.device, ready.inode)
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "jobstored-accept"
         thread.start()
@@ -123,7 +156,10 @@ public final class SocketServer: @unchecked Sendable {
         lock.unlock()
         Glibc.shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
-        unlink(path)
+        var st = stat()
+        if lstat(path, &st) == 0, UInt64(st.st_dev) == identity.0, UInt64(st.st_ino) == identity.1 {
+            unlink(path)
+        }
         for c in open { c.stopReading() }
         let limit = Date().addingTimeInterval(deadline)
         lock.lock()

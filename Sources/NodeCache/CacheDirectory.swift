@@ -15,8 +15,9 @@ struct CacheDirectory {
     var temporary: String { "\(root)/tmp" }
     private let lockFD: Int32
 
-    /// Creates the tree (0700) and takes the directory's lock.
-    init(root: String) throws {
+    /// Creates the tree (0700) and takes the directory's lock, waiting up to `lockWait`
+    /// seconds for another daemon to let go of it (one taking over waits for the one draining).
+    init(root: String, lockWait: Double = 0) throws {
         self.root = root
         for dir in [root, "\(root)/entries", "\(root)/tmp"] {
             try Self.makeDirectories(dir)
@@ -29,9 +30,13 @@ struct CacheDirectory {
         chmod(root, 0o700)
         let fd = open("\(root)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CacheError("cannot open \(root)/lock: \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw CacheError("cache directory \(root) is in use by another daemon (its lock is held)")
+        let deadline = Date().addingTimeInterval(lockWait)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard Date() < deadline else {
+                close(fd)
+                throw CacheError("cache directory \(root) is in use by another daemon (its lock is held)")
+            }
+            usleep(50_000)
         }
         lockFD = fd
     }

@@ -33,6 +33,8 @@ public final class NodeCache: @unchecked Sendable {
         public var linkLeaseSeconds: Double
         /// Whether an object's entry should be executable (kept by hard links).
         public var isExecutable: @Sendable (ObjectInfo) -> Bool
+        /// How long to wait for another daemon to release the directory.
+        public var lockWaitSeconds: Double = 0
 
         public init(directory: String, capacity: UInt64, minFreeFraction: Double = 0.05, trustSeconds: Double = 0,
                     linkLeaseSeconds: Double = 60, isExecutable: @escaping @Sendable (ObjectInfo) -> Bool = { _ in false }) {
@@ -56,7 +58,7 @@ public final class NodeCache: @unchecked Sendable {
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "jobstored.cache")) throws {
         self.configuration = configuration
         self.logger = logger
-        directory = try CacheDirectory(root: configuration.directory)
+        directory = try CacheDirectory(root: configuration.directory, lockWait: configuration.lockWaitSeconds)
         let clean = directory.takeCleanMarker()
         for (name, manifest, used) in directory.load().sorted(by: { $0.lastUsed < $1.lastUsed }) {
             let entry = CacheEntry(name: name, manifest: manifest, verified: clean)

@@ -34,6 +34,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "Seconds to let calls in flight finish on SIGINT/SIGTERM.")
     var shutdownDeadline: Double = 30
 
+    @Flag(help: "Replace a daemon serving the socket (an upgrade): new connections come here at once, the old daemon is sent SIGTERM and drains; its cache is taken over when it lets go.")
+    var takeover = false
+
     @Option(help: "S3 endpoint URL for aws: stores (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS's regional endpoint).")
     var endpoint: String?
 
@@ -94,7 +97,19 @@ struct Daemon: ParsableCommand {
         let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let (backend, stores) = try backends()
-        let cache = try nodeCache(logger: logger)
+        // Listen first: from here on connections queue for this daemon (none is refused).
+        let listener: SocketServer.PreparedListener
+        do {
+            listener = try SocketServer.prepareListener(path: path, takeover: takeover)
+        } catch {
+            logger.critical("cannot serve \(path): \(error)")
+            throw ExitCode(2)
+        }
+        if let old = listener.replacedPID {
+            logger.notice("took over \(path) from pid \(old); asking it to drain")
+            kill(old, SIGTERM)
+        }
+        let cache = try nodeCache(logger: logger, lockWait: listener.replacedPID == nil ? 0 : shutdownDeadline + 10)
         let registry = StoreRegistry(backend: backend, cache: cache)
         let counters = stores.counters
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
@@ -103,7 +118,7 @@ struct Daemon: ParsableCommand {
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
         do {
-            try server.start()
+            try server.start(listeningOn: listener)
         } catch {
             logger.critical("cannot serve \(path): \(error)")
             throw ExitCode(2)
@@ -118,7 +133,7 @@ struct Daemon: ParsableCommand {
 
     /// The node cache, or nil with --no-cache or when another daemon holds the directory (a
     /// daemon taking over from one still draining runs uncached rather than not at all).
-    func nodeCache(logger: Logger) throws -> NodeCache? {
+    func nodeCache(logger: Logger, lockWait: Double) throws -> NodeCache? {
         guard !noCache else { return nil }
         guard let capacity = ByteCount.parse(cacheSize), capacity > 0 else {
             throw ValidationError("--cache-size must be a positive size such as 10GiB, not \(cacheSize)")
@@ -131,8 +146,10 @@ struct Daemon: ParsableCommand {
         let configuration = NodeCache.Configuration(directory: directory, capacity: UInt64(capacity),
                                                     minFreeFraction: cacheMinFree / 100, trustSeconds: cacheTrustSeconds,
                                                     isExecutable: JobStore.isExecutable)
+        var waiting = configuration
+        waiting.lockWaitSeconds = lockWait
         do {
-            return try NodeCache(configuration, logger: logger)
+            return try NodeCache(waiting, logger: logger)
         } catch let error as CacheError {
             logger.warning("running without a node cache: \(error)")
             return nil

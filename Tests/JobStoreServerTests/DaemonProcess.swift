@@ -23,10 +23,10 @@ final class DaemonProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/jobstored").path
     }
 
-    init(extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(socket explicitSocket: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         directory = NSTemporaryDirectory() + "jobstored-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        socket = directory + "/d.sock"
+        socket = explicitSocket ?? directory + "/d.sock"
         storeRoot = directory + "/stores"
         try FileManager.default.createDirectory(atPath: storeRoot, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: Self.binary)

@@ -53,6 +53,36 @@ final class ShutdownTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.socket))
     }
 
+    func testANewDaemonTakesOverTheSocketWhileTheOldOneDrains() async throws {
+        let scratch = NSTemporaryDirectory() + "takeover-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let cacheDir = scratch + "/cache"
+        let old = try DaemonProcess(extraArguments: ["--cache-dir", cacheDir])
+        defer { old.stop() }
+        let early = try old.connect()
+        let locator = old.locator()
+        _ = try await early.initialize(StoreRequest(locator: locator))
+        let before = try await early.stats()
+        XCTAssertEqual(before.cache?.enabled, true)
+
+        let new = try DaemonProcess(socket: old.socket, extraArguments: ["--takeover", "--cache-dir", cacheDir])
+        defer { new.stop() }
+        // The old daemon drains and exits by itself, leaving the socket path to the new one.
+        let deadline = Date().addingTimeInterval(30)
+        while old.process.isRunning && Date() < deadline { usleep(20_000) }
+        XCTAssertFalse(old.process.isRunning, "the old daemon exits after SIGTERM")
+        XCTAssertEqual(old.process.terminationStatus, 0, "it drained in time")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: old.socket), "the path is still served")
+
+        let late = try new.connect()
+        defer { late.connection.close() }
+        let after = try await late.stats()
+        XCTAssertEqual(after.connectionsTotal, 1, "a new connection reaches the new daemon")
+        XCTAssertEqual(after.cache?.enabled, true, "which took over the cache once the old one let go")
+        _ = try await late.resume(StoreRequest(locator: locator))
+        early.connection.close()
+    }
+
     func testSocketIsPrivate() throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }
