@@ -13,6 +13,7 @@ import os
 import socket as _socket
 import struct
 import threading
+import time
 from collections import deque
 from typing import Callable, Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
 
@@ -62,7 +63,7 @@ def _check_strings(message: Message) -> None:
 class _Call:
     """One call in flight: DATA chunks as they arrive, then the terminal RESPONSE."""
 
-    __slots__ = ("id", "client", "chunks", "done", "code", "payload")
+    __slots__ = ("id", "client", "chunks", "done", "code", "payload", "lost")
 
     def __init__(self, call_id: int, client: "Client") -> None:
         self.id = call_id
@@ -71,6 +72,7 @@ class _Call:
         self.done = False
         self.code = 0
         self.payload = b""
+        self.lost = False  # failed because the connection went away, not by the daemon's answer
 
     def finish(self, code: int, payload: bytes) -> None:
         self.code, self.payload, self.done = code, payload, True
@@ -93,22 +95,34 @@ def _error(code: int, payload: bytes) -> errors.JobStoreError:
         return errors.from_status(code, f"status {code}")
 
 
+#: Methods that may be sent again after the connection was lost mid-call: answering them twice
+#: changes nothing (reads, and writes that put the same bytes or delete). Streams are never
+#: replayed, nor ReadFile (its descriptor may hold part of the first answer).
+IDEMPOTENT = frozenset({
+    "Hello", "Ping", "Stats", "Resume", "Destroy", "StoreExists", "CreateJob", "JobExists", "LoadJob",
+    "UpdateJob", "DeleteJob", "ListJobs", "FileExists", "GetFileSize", "DeleteFile", "AssociateJobWithFile",
+    "SharedFileExists", "GetPublicUrl", "GetSharedPublicUrl",
+})
+
+
 class Client(JobStoreStub):
     """A connection to jobstored. Thread-safe: calls from many threads share the connection and
     are answered in any order. Close it (or use `with`) when done.
+
+    When the daemon goes away (a restart, an upgrade), the next call connects again, waiting up
+    to `reconnect_timeout` seconds for the daemon to be back; a call in flight when the
+    connection broke is sent again if it is idempotent (see IDEMPOTENT), else it fails with
+    UNAVAILABLE.
 
     >>> with Client() as c:
     ...     c.ping(pb.Empty())
     """
 
-    def __init__(self, socket: Optional[str] = None, *, check_methods: bool = False) -> None:
+    def __init__(self, socket: Optional[str] = None, *, check_methods: bool = False,
+                 reconnect_timeout: float = 30.0) -> None:
         self.path = socket or default_socket_path()
-        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            self._sock.connect(self.path)
-        except OSError as e:
-            self._sock.close()
-            raise errors.Unavailable(14, f"cannot connect to jobstored at {self.path}: {e.strerror or e}") from None
+        self.reconnect_timeout = reconnect_timeout
+        self._sock = self._connect()
         self._send_lock = threading.Lock()
         self._calls: Dict[int, _Call] = {}
         self._calls_lock = threading.Lock()
@@ -124,6 +138,39 @@ class Client(JobStoreStub):
             hello = self.hello(pb.HelloRequest(protocol_version=1, client_name="python"))
             if tuple(hello.methods[: len(METHODS)]) != METHODS:
                 raise errors.FailedPrecondition(9, "the daemon's method table differs from this client's")
+
+    def _connect(self) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+        except OSError as e:
+            sock.close()
+            raise errors.Unavailable(14, f"cannot connect to jobstored at {self.path}: {e.strerror or e}") from None
+        return sock
+
+    def _reconnect(self) -> None:
+        """Replaces a broken connection (every call on it has failed already), retrying for up
+        to `reconnect_timeout` seconds while the daemon is away."""
+        with self._recv_lock, self._send_lock:
+            if not self._broken or self._closed:
+                return
+            deadline = time.monotonic() + self.reconnect_timeout
+            delay = 0.02
+            while True:
+                try:
+                    sock = self._connect()
+                    break
+                except errors.Unavailable:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = sock
+            self._broken = None
 
     def __enter__(self) -> "Client":
         return self
@@ -159,7 +206,11 @@ class Client(JobStoreStub):
                 else:
                     self._sock.sendall(header + payload)
             except OSError as e:
-                raise errors.Unavailable(14, f"connection to jobstored lost: {e}") from None
+                reason = f"connection to jobstored lost: {e}"
+            else:
+                return
+        self._fail_all(reason)  # every call on this connection fails; the next call reconnects
+        raise errors.Unavailable(14, reason)
 
     def _recv_exact(self, n: int) -> Optional[bytearray]:
         buf = bytearray(n)
@@ -230,6 +281,7 @@ class Client(JobStoreStub):
             self._calls.clear()
         status = pb.Status(code=14, message=reason).SerializeToString()
         for call in calls:
+            call.lost = True
             call.finish(14, status)
         with self._progress:
             self._progress.notify_all()
@@ -242,6 +294,8 @@ class Client(JobStoreStub):
         if len(payload) > MAX_MESSAGE:
             raise errors.InvalidArgument(3, f"{METHODS[method]} request of {len(payload)} bytes exceeds 16 MiB")
         call = _Call(next(self._ids) & 0xFFFFFFFF or next(self._ids), self)
+        if self._broken and not self._closed:
+            self._reconnect()
         with self._calls_lock:
             if self._broken:
                 raise errors.Unavailable(14, self._broken)
@@ -257,7 +311,17 @@ class Client(JobStoreStub):
     # -- call shapes (used by the generated stub) ---------------------------------------------
 
     def _unary(self, method: int, request: Message, response_type: Type[R], fd: Optional[int] = None) -> R:
-        return self._start(method, request, fd).result(response_type)
+        try:
+            call = self._start(method, request, fd)
+        except errors.Unavailable:
+            if self._closed or METHODS[method] not in IDEMPOTENT:
+                raise
+            call = self._start(method, request, fd)  # the request may not have left: send it again
+        if METHODS[method] in IDEMPOTENT and fd is None:
+            call.wait()
+            if call.lost and not self._closed:
+                call = self._start(method, request, fd)
+        return call.result(response_type)
 
     def _upload(self, method: int, request: Message, response_type: Type[R], data: object = None):
         upload = Upload(self, self._start(method, request), response_type)

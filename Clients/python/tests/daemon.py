@@ -35,13 +35,26 @@ class Daemon:
             env["AWS_ACCESS_KEY_ID"] = os.environ["JOBSTORE_TEST_S3_ACCESS_KEY"]
             env["AWS_SECRET_ACCESS_KEY"] = os.environ["JOBSTORE_TEST_S3_SECRET_KEY"]
             args += ["--endpoint", os.environ["JOBSTORE_TEST_S3_ENDPOINT"], "--part-size", "5MiB"]
-        self.process = subprocess.Popen(args, env=env)
+        self._args, self._env = args, env
+        self._start()
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(self._args, env=self._env)
         deadline = time.time() + 10
         while not os.path.exists(self.socket):
             if time.time() > deadline or self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError("jobstored did not start")
             time.sleep(0.02)
+
+    def kill(self) -> None:
+        """kill -9: the daemon dies with its connections (its socket file stays)."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Starts the daemon again on the same socket, cache and stores."""
+        self._start()
 
     def client(self) -> jobstore.Client:
         return jobstore.Client(self.socket)
