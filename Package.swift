@@ -52,6 +52,8 @@ let package = Package(
         .executableTarget(name: "jobstore-bench", dependencies: [
             "JobStoreClient", "JobStoreWire", "S3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "bench/Sources/jobstore-bench"),
+        // Hostile frames against a live daemon for a bounded time (tools/reliability, CI).
+        .executableTarget(name: "jobstore-fuzz", dependencies: ["JobStoreWire"], path: "fuzz/Sources/jobstore-fuzz"),
 
         .testTarget(name: "JobStoreWireTests", dependencies: ["JobStoreWire"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),

@@ -83,6 +83,8 @@ struct ClientOutcome: Sendable {
     var operations = 0
     var failures: [String: Int] = [:]
     var violations: [String] = []
+    /// Seconds each operation took.
+    var latencies: [Double] = []
     /// Object key → the contents it may hold (SHA-256 hex, or "absent").
     var expected: [String: Set<String>] = [:]
 }
@@ -142,8 +144,13 @@ struct FaultWorker {
         outcome.expected[key] = [d]
     }
 
+    /// Files of 6 MiB (multipart) among the writes, one in this many; 0: none.
+    var largeFileEvery: UInt64 = 60
+
     mutating func step() async {
         outcome.operations += 1
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { outcome.latencies.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9) }
         let r = Int(rng.next() % 100)
         switch r {
         case 0..<15: await createJob()
@@ -214,7 +221,7 @@ struct FaultWorker {
     }
 
     mutating func writeFile() async {
-        let large = rng.next() % 60 == 0
+        let large = largeFileEvery > 0 && rng.next() % largeFileEvery == 0
         let body = bytes(large ? 6 << 20 : 1 + Int(rng.next() % 200_000))
         do {
             let info = try await client.upload(WriteFileRequest(locator: locator, basename: "f"), body, chunk: 256 << 10)
