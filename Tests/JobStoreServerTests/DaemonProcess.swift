@@ -23,7 +23,11 @@ final class DaemonProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/jobstored").path
     }
 
-    init(socket explicitSocket: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// The daemon's stderr, when the test asked to keep it (`captureLog`).
+    var logPath: String { directory + "/daemon.log" }
+
+    init(socket explicitSocket: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
+         captureLog: Bool = false) throws {
         directory = NSTemporaryDirectory() + "jobstored-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = explicitSocket ?? directory + "/d.sock"
@@ -34,7 +38,12 @@ final class DaemonProcess: @unchecked Sendable {
         let cacheArguments = extraArguments.contains("--cache-dir") || extraArguments.contains("--no-cache")
             ? [] : ["--cache-dir", directory + "/cache"]
         process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + cacheArguments + extraArguments
-        process.standardError = FileHandle.standardError
+        if captureLog {
+            FileManager.default.createFile(atPath: directory + "/daemon.log", contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: directory + "/daemon.log")
+        } else {
+            process.standardError = FileHandle.standardError
+        }
         // Only the AWS settings a test gives: an inherited credential or endpoint must never
         // send a test's traffic anywhere but the local S3 server.
         // Nor may the daemon look for credentials in the developer's files or on 169.254.x.
@@ -57,7 +66,7 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// A daemon whose aws: stores live on the test S3 server (`tools/dev-s3`).
     static func withS3(endpointVariable: String = "JOBSTORE_TEST_S3_ENDPOINT", endpoint explicit: String? = nil,
-                       extraArguments: [String] = []) throws -> DaemonProcess {
+                       extraArguments: [String] = [], captureLog: Bool = false) throws -> DaemonProcess {
         let env = ProcessInfo.processInfo.environment
         guard let endpoint = explicit ?? env[endpointVariable], let key = env["JOBSTORE_TEST_S3_ACCESS_KEY"],
               let secret = env["JOBSTORE_TEST_S3_SECRET_KEY"] else {
@@ -65,7 +74,7 @@ final class DaemonProcess: @unchecked Sendable {
             throw JobStoreError(.unavailable, "no test S3 server")
         }
         return try DaemonProcess(extraArguments: ["--endpoint", endpoint] + extraArguments,
-                                 environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret])
+                                 environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret], captureLog: captureLog)
     }
 
     /// Direct access to the test S3 server (SeaweedFS), to look behind the daemon's back.

@@ -1,0 +1,87 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import XCTest
+
+/// Who may connect, and what never leaks.
+final class AccessTests: XCTestCase {
+    /// Connects as `uid` (the test runs as root, so a child can drop to it), sends a Ping and
+    /// prints the answer's status code, or "closed".
+    func pingAs(uid: Int, socket: String) throws -> String {
+        let script = """
+        import os, socket, struct, sys
+        os.setgid(\(uid)); os.setuid(\(uid))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sys.argv[1])
+        except OSError as e:
+            print("connect", e.errno); sys.exit(0)
+        s.sendall(struct.pack(">IIHBB", 0, 9, 1, 1, 0))
+        head = s.recv(12)
+        print("closed" if len(head) < 12 else "status %d call %d" % (struct.unpack(">IIHBB", head)[2], struct.unpack(">IIHBB", head)[1]))
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, socket]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testAnotherUserIsRefusedUnlessAllowed() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root to act as another user")
+        let nobody = 65534
+        let daemon = try DaemonProcess(captureLog: true)
+        defer { daemon.stop() }
+        // By default the socket's directory and file keep others out before any check.
+        XCTAssertTrue(try pingAs(uid: nobody, socket: daemon.socket).hasPrefix("connect 13"), "EACCES")
+        // Opened up by hand, the daemon's own check (SO_PEERCRED) still refuses the peer.
+        chmod(daemon.directory, 0o755)
+        chmod(daemon.socket, 0o666)
+        XCTAssertEqual(try pingAs(uid: nobody, socket: daemon.socket), "status 7 call 0", "PERMISSION_DENIED")
+        let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("refused connection") && log.contains("uid \(nobody)"), log)
+
+        let allowing = try DaemonProcess(extraArguments: ["--allow-uid", "\(nobody)"])
+        defer { allowing.stop() }
+        chmod(allowing.directory, 0o755)
+        chmod(allowing.socket, 0o666)
+        XCTAssertEqual(try pingAs(uid: nobody, socket: allowing.socket), "status 0 call 9", "an allowed uid is served")
+    }
+
+    func testSecretsNeverReachLogsErrorsOrStats() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let secret = try XCTUnwrap(env["JOBSTORE_TEST_S3_SECRET_KEY"])
+        let daemon = try DaemonProcess.withS3(extraArguments: ["--log-level", "trace"], captureLog: true)
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        let sseKey = pattern(32, seed: 77)
+        let keyPath = daemon.directory + "/sse.key"
+        FileManager.default.createFile(atPath: keyPath, contents: Data(sseKey))
+        let wrongPath = daemon.directory + "/wrong.key"
+        FileManager.default.createFile(atPath: wrongPath, contents: Data(pattern(32, seed: 78)))
+        let locator = "aws:us-east-1:jobstore-secrets-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await client.initialize(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath)))
+        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "s"), pattern(3000))
+        _ = try await client.download(locator, info.fileId)
+        var messages: [String] = []
+        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: wrongPath)))
+        do { _ = try await client.download(locator, info.fileId) } catch { messages.append("\(error)") }
+        let stats = try await client.stats()
+        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath)))
+        _ = try await client.destroy(StoreRequest(locator: locator))
+        XCTAssertFalse(messages.isEmpty, "the wrong key was refused")
+        let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
+        XCTAssertFalse(log.isEmpty)
+        let keyBase64 = Data(sseKey).base64EncodedString()
+        let keyHex = sseKey.map { String(format: "%02x", $0) }.joined()
+        let everything = log + messages.joined() + String(decoding: stats.serialized(), as: UTF8.self)
+        for needle in [secret, keyBase64, keyHex] {
+            XCTAssertFalse(everything.contains(needle), "a secret appeared")
+        }
+    }
+}
