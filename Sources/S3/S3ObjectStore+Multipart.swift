@@ -18,13 +18,11 @@ extension S3ObjectStore {
         guard let id = S3Client.element("UploadId", in: xml).map(XMLText.unescape), !id.isEmpty else {
             throw ObjectStoreError.io("CreateMultipartUpload for \(key) answered without an UploadId")
         }
+        journal?.begin(region: client.endpoint.region, bucket: bucket, key: key, uploadID: id)
         return id
     }
 
-    /// Uploads one part; returns its ETag. The part's SHA-256 is in its SigV4 signature
-    /// (x-amz-content-sha256), which the server checks against the bytes it received: the same
-    /// guarantee as Content-MD5 at less than half the CPU here (SHA-256 1.7 GB/s with SHA-NI,
-    /// MD5 0.73 GB/s; measured +9% upload throughput on 1 GiB).
+    /// Uploads one part; returns its ETag.
     func uploadPart(_ bucket: String, key: String, uploadID: String, number: Int, bytes: ArraySlice<UInt8>,
                     encryptionKey: EncryptionKey?) throws -> String {
         // Content-MD5, not only the signed SHA-256: SeaweedFS checks the former and ignores the
@@ -61,10 +59,12 @@ extension S3ObjectStore {
             let expected = Self.multipartETag(etags)
             if let expected, let there = try? client.send("HEAD", bucket: bucket, key: key, accept: [403, 404]),
                there.status == 200, Self.quoted(there.headers["etag"] ?? "") == expected {
+                journal?.end(uploadID: uploadID)
                 return expected
             }
             throw e
         }
+        journal?.end(uploadID: uploadID)
         let xml = String(decoding: response.body, as: UTF8.self)
         if xml.contains("<Error>") {
             throw S3Client.S3Error(status: 500, code: S3Client.element("Code", in: xml) ?? "",
@@ -89,8 +89,18 @@ extension S3ObjectStore {
         return "\"\(digest)-\(etags.count)\""
     }
 
+    /// Aborts an upload (a leftover of a crash); a missing one is not an error.
+    public func abortUpload(_ bucket: String, key: String, uploadID: String) throws {
+        do {
+            try abortMultipartUpload(bucket, key: key, uploadID: uploadID)
+        } catch {
+            throw map(error, bucket: bucket, key: key)
+        }
+    }
+
     func abortMultipartUpload(_ bucket: String, key: String, uploadID: String) throws {
         try client.send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)], accept: [404])
+        journal?.end(uploadID: uploadID)
     }
 
     /// Every unfinished multipart upload in the bucket (all pages).

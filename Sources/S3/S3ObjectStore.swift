@@ -17,8 +17,12 @@ public final class S3ObjectStore: ObjectStore {
     /// Default part size: 50 MiB, as Toil's.
     public static let defaultPartSize = 50 << 20
 
+    /// Where this daemon records its open multipart uploads (nil: nowhere).
+    public let journal: UploadJournal?
+
     public init(client: S3Client, pool: BufferPool = BufferPool(partSize: S3ObjectStore.defaultPartSize, capacity: 8),
-                partConcurrency: Int = 4) {
+                partConcurrency: Int = 4, journal: UploadJournal? = nil) {
+        self.journal = journal
         self.client = client
         self.pool = pool
         self.partConcurrency = max(1, partConcurrency)

@@ -110,6 +110,11 @@ struct Daemon: ParsableCommand {
             kill(old, SIGTERM)
         }
         let cache = try nodeCache(logger: logger, lockWait: listener.replacedPID == nil ? 0 : shutdownDeadline + 10)
+        if cache != nil || (noCache && listener.replacedPID == nil) {
+            try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+            Self.abortLeftoverUploads(stores, logger: logger)
+        }
         let registry = StoreRegistry(backend: backend, cache: cache)
         let counters = stores.counters
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
@@ -140,9 +145,7 @@ struct Daemon: ParsableCommand {
         }
         guard cacheMinFree >= 0, cacheMinFree < 100 else { throw ValidationError("--cache-min-free must be a percentage below 100") }
         guard cacheTrustSeconds >= 0 else { throw ValidationError("--cache-trust-seconds must not be negative") }
-        let env = ProcessInfo.processInfo.environment
-        let directory = cacheDir ?? env["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? "\($0)/jobstored" : nil }
-            ?? "/var/tmp/jobstored-\(geteuid())"
+        let directory = cacheDirectory
         let configuration = NodeCache.Configuration(directory: directory, capacity: UInt64(capacity),
                                                     minFreeFraction: cacheMinFree / 100, trustSeconds: cacheTrustSeconds,
                                                     isExecutable: JobStore.isExecutable)
@@ -154,6 +157,36 @@ struct Daemon: ParsableCommand {
             logger.warning("running without a node cache: \(error)")
             return nil
         }
+    }
+
+    /// The node's state directory: the cache's entries and the journal of open uploads.
+    var cacheDirectory: String {
+        let env = ProcessInfo.processInfo.environment
+        return cacheDir ?? env["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? "\($0)/jobstored" : nil }
+            ?? "/var/tmp/jobstored-\(geteuid())"
+    }
+
+    /// Aborts the multipart uploads a crashed predecessor left open (in the background: S3 may
+    /// be slow or away), then starts the journal afresh. Only while this daemon holds the
+    /// cache directory's lock, so never the uploads of a daemon still draining.
+    static func abortLeftoverUploads(_ stores: S3Stores, logger: Logger) {
+        guard let journal = stores.journal else { return }
+        let leftovers = journal.openUploads()
+        journal.reset()
+        guard !leftovers.isEmpty else { return }
+        let thread = Thread {
+            var aborted = 0
+            for upload in leftovers {
+                do {
+                    try stores.store(region: upload.region).abortUpload(upload.bucket, key: upload.key, uploadID: upload.uploadID)
+                    aborted += 1
+                } catch {
+                    logger.warning("could not abort upload \(upload.uploadID) of \(upload.bucket)/\(upload.key): \(error)")
+                }
+            }
+            logger.notice("aborted \(aborted) of \(leftovers.count) multipart upload(s) left open by a previous run")
+        }
+        thread.start()
     }
 
     static func backendRequests(_ counters: S3RequestCounters) -> [BackendRequestStats] {
@@ -199,7 +232,8 @@ struct Daemon: ParsableCommand {
             }
         }
         let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
-                              pathStyle: pathStyle, credentials: credentials)
+                              pathStyle: pathStyle, journal: UploadJournal(path: cacheDirectory + "/uploads.journal"),
+                              credentials: credentials)
         let factory: StoreRegistry.BackendFactory = { locator in
             switch locator {
             case .local: return try local(locator)
@@ -228,8 +262,12 @@ final class S3Stores: @unchecked Sendable {
 
     let pathStyle: Bool
 
+    /// Open multipart uploads of this daemon, aborted at the next start after a crash.
+    let journal: UploadJournal?
+
     init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
-         credentials: @escaping @Sendable () throws -> AWSCredentials) {
+         journal: UploadJournal?, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.journal = journal
         self.pathStyle = pathStyle
         self.session = session
         self.pool = pool
@@ -265,7 +303,7 @@ final class S3Stores: @unchecked Sendable {
         let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
         let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
                               counters: counters, credentials: credentials)
-        let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency)
+        let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
         byRegion[region] = s
         return s
     }

@@ -1,0 +1,67 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import ObjectStore
+import S3
+import XCTest
+
+/// kill -9 of the daemon in the middle of an upload: nothing partial is visible, and the next
+/// start aborts the multipart upload the dead daemon left open (and only its own).
+final class CrashRecoveryTests: XCTestCase, @unchecked Sendable {
+    func testTheNextStartAbortsTheUploadsACrashLeftOpen() async throws {
+        let scratch = NSTemporaryDirectory() + "crash-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let arguments = ["--part-size", "5MiB", "--cache-dir", scratch + "/cache"]
+        let name = "jobstore-crash-\(UUID().uuidString.prefix(8).lowercased())"
+        let locator = "aws:us-east-1:\(name)"
+        let bucket = name + "--toil"
+        let s3 = DaemonProcess.testS3Store()
+
+        let first = try DaemonProcess.withS3(extraArguments: arguments)
+        let client = try first.connect()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        // Another node's upload in the same bucket must survive our recovery.
+        let foreign = try s3.client.send("POST", bucket: bucket, key: "files-flat/foreign/f", query: [("uploads", "")])
+        let xml = String(decoding: foreign.body, as: UTF8.self)
+        let foreignID = try XCTUnwrap(xml.range(of: "<UploadId>").flatMap { open in
+            xml.range(of: "</UploadId>").map { String(xml[open.upperBound..<$0.lowerBound]) }
+        })
+
+        let upload = Task {
+            _ = try? await client.writeFileStream(WriteFileRequest(locator: locator, basename: "big")) { stream in
+                for i in 0..<3 { try await stream.write(pattern(4 << 20, seed: UInt8(i))) }  // 12 MiB: parts are going up
+                try await Task.sleep(nanoseconds: 60_000_000_000)
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        var open: [S3ObjectStore.Upload] = []
+        while Date() < deadline {
+            open = try s3.listMultipartUploads(bucket).filter { $0.uploadID != foreignID }
+            if !open.isEmpty { break }
+            usleep(20_000)
+        }
+        XCTAssertEqual(open.count, 1, "the daemon has a multipart upload open")
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        upload.cancel()
+        client.connection.close()
+        XCTAssertEqual(try s3.listMultipartUploads(bucket).filter { $0.uploadID != foreignID }.count, 1, "left open by the crash")
+        XCTAssertEqual(try s3.list(bucket, prefix: "files-flat/", startAfter: "", maxKeys: 10).objects.count, 0,
+                       "nothing partial is visible")
+
+        let second = try DaemonProcess.withS3(extraArguments: arguments)
+        defer { second.stop() }
+        let until = Date().addingTimeInterval(15)
+        var left = try s3.listMultipartUploads(bucket)
+        while Date() < until && left.count > 1 {
+            usleep(50_000)
+            left = try s3.listMultipartUploads(bucket)
+        }
+        XCTAssertEqual(left.map(\.uploadID), [foreignID], "our leftover aborted, the other node's kept")
+        try s3.abortUpload(bucket, key: "files-flat/foreign/f", uploadID: foreignID)
+        let c2 = try second.connect()
+        _ = try await c2.destroy(StoreRequest(locator: locator))
+        c2.connection.close()
+        first.stop()
+    }
+}
