@@ -33,7 +33,7 @@ final class Connection: @unchecked Sendable {
 
     /// Reads frames until the peer closes, the framing breaks, or the server shuts down.
     func run() {
-        let reader = FrameReader(fd: fd)
+        let reader = FrameReader(fd: fd, midFrameTimeout: server.midFrameTimeout)
         defer { readerStopped() }
         while true {
             let frame: Frame

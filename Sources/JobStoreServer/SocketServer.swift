@@ -22,8 +22,13 @@ public final class SocketServer: @unchecked Sendable {
 
     /// - Parameters:
     ///   - allowedUIDs: peers whose uid is here may connect, besides the daemon's own uid.
+    /// Seconds a client may stall in the middle of a frame before its connection is closed.
+    let midFrameTimeout: Double
+
     public init(path: String, service: any JobStoreService, stats: ServerStats, logger: Logger,
-                allowedUIDs: Set<UInt32> = [], allowedGIDs: Set<UInt32> = [], maxThreads: Int = 1024) {
+                allowedUIDs: Set<UInt32> = [], allowedGIDs: Set<UInt32> = [], maxThreads: Int = 1024,
+                midFrameTimeout: Double = 30) {
+        self.midFrameTimeout = midFrameTimeout
         self.path = path
         self.service = service
         self.stats = stats

@@ -17,9 +17,14 @@ public final class FrameReader {
     /// More unclaimed descriptors than this means a confused or hostile peer.
     private static let maxPendingFDs = 64
 
-    public init(fd: Int32, bufferSize: Int = 256 << 10) {
+    /// Seconds a peer may go silent in the middle of a frame before the read fails (a
+    /// slow-loris client holds nothing for long); between frames a connection may idle forever.
+    public let midFrameTimeout: Double
+
+    public init(fd: Int32, bufferSize: Int = 256 << 10, midFrameTimeout: Double = 30) {
         self.fd = fd
         self.buffer = [UInt8](repeating: 0, count: bufferSize)
+        self.midFrameTimeout = midFrameTimeout
     }
 
     deinit {
@@ -67,6 +72,7 @@ public final class FrameReader {
                 end -= start
                 start = 0
             }
+            if !(eofOK && end == start) { try awaitBytes() }
             let n = try receive()
             if n == 0 {
                 if eofOK && end == start { return false }
@@ -74,6 +80,24 @@ public final class FrameReader {
             }
         }
         return true
+    }
+
+    /// Waits up to `midFrameTimeout` for the peer to send more of a frame it began.
+    private func awaitBytes() throws(SocketError) {
+        func now() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let deadline = now() + midFrameTimeout
+        while true {
+            let left = deadline - now()
+            guard left > 0 else { throw SocketError("no byte for \(Int(midFrameTimeout)) s in the middle of a frame") }
+            let r = poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up)))
+            if r > 0 { return }
+            if r < 0 && errno != EINTR { throw SocketError("poll", errno: errno) }
+        }
     }
 
     private func receive() throws(SocketError) -> Int {

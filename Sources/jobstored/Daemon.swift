@@ -34,6 +34,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "Seconds to let calls in flight finish on SIGINT/SIGTERM.")
     var shutdownDeadline: Double = 30
 
+    @Option(help: "Seconds a client may stall in the middle of a frame before its connection is closed.")
+    var frameTimeout: Double = 30
+
     @Flag(help: "Replace a daemon serving the socket (an upgrade): new connections come here at once, the old daemon is sent SIGTERM and drains; its cache is taken over when it lets go.")
     var takeover = false
 
@@ -121,7 +124,7 @@ struct Daemon: ParsableCommand {
                                       external: DaemonExternalObjects(stores: stores),
                                       backendRequests: { Self.backendRequests(counters) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
-                                  allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
+                                  allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs), midFrameTimeout: frameTimeout)
         do {
             try server.start(listeningOn: listener)
         } catch {

@@ -26,6 +26,28 @@ final class RawProtocolTests: XCTestCase {
         return try Status(serialized: frame.payload)
     }
 
+    func testASlowLorisClientIsCutOffButAnIdleOneIsNot() throws {
+        let strict = try DaemonProcess(extraArguments: ["--frame-timeout", "1"])
+        defer { strict.stop() }
+        let idle = try UnixSocket.connect(path: strict.socket)
+        defer { close(idle) }
+        let loris = try UnixSocket.connect(path: strict.socket)
+        defer { close(loris) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(loris, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let half: [UInt8] = [0, 0, 0, 0, 0, 0]  // six of a header's twelve bytes, then nothing
+        XCTAssertEqual(half.withUnsafeBytes { send(loris, $0.baseAddress, $0.count, 0) }, 6)
+        let started = Date()
+        var byte: UInt8 = 0
+        XCTAssertEqual(recv(loris, &byte, 1, 0), 0, "the daemon closed the stalled connection")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        // The idle connection (no frame begun) still works after the same wait.
+        let writer = FrameWriter(fd: idle)
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.ping.rawValue, type: .request), payload: [])
+        let answer = try FrameReader(fd: idle).next(maxPayload: { _ in 1 << 20 })
+        XCTAssertEqual(answer?.header.code, 0)
+    }
+
     func testUnknownMethodIsUnimplementedAndTheConnectionLives() throws {
         let (fd, writer, reader) = try connect()
         defer { close(fd) }
