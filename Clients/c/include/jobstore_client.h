@@ -63,6 +63,12 @@ jobstore_conn *jobstore_connect(const char *path, jobstore_status *status);
 
 void jobstore_close(jobstore_conn *conn);
 
+/* When the daemon goes away (a restart, an upgrade), the call that saw it fails with
+ * JOBSTORE_UNAVAILABLE and the next call connects again, waiting up to this many milliseconds
+ * (default 30000) for the daemon to be back. Calls are not sent twice by the library: the
+ * caller decides whether to repeat the one that failed. */
+void jobstore_set_reconnect_timeout(jobstore_conn *conn, int milliseconds);
+
 /** The name of a status code ("NOT_FOUND", ...). */
 const char *jobstore_code_name(uint32_t code);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobstore.pb-c.h"
@@ -20,6 +21,8 @@ enum { READ_BUFFER = 64 << 10 };
 
 struct jobstore_conn {
     int fd;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int reconnect_ms;
     uint32_t next_id;
     int broken;
     pthread_mutex_t lock;
@@ -61,19 +64,31 @@ const char *jobstore_default_socket_path(char *buf, size_t cap) {
     return buf;
 }
 
+/* A connected socket to `path`, or -1 with errno set. */
+static int open_socket(const char *path) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 jobstore_conn *jobstore_connect(const char *path, jobstore_status *status) {
     char defaults[sizeof(((struct sockaddr_un *)0)->sun_path)];
     if (!path) path = jobstore_default_socket_path(defaults, sizeof defaults);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof addr.sun_path) {
+    if (strlen(path) >= sizeof defaults) {
         fail(status, JOBSTORE_INVALID_ARGUMENT, "socket path too long: %s", path);
         return NULL;
     }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int fd = open_socket(path);
+    if (fd < 0) {
         fail(status, JOBSTORE_UNAVAILABLE, "cannot connect to jobstored at %s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
         return NULL;
     }
     jobstore_conn *conn = calloc(1, sizeof *conn);
@@ -83,8 +98,36 @@ jobstore_conn *jobstore_connect(const char *path, jobstore_status *status) {
         return NULL;
     }
     conn->fd = fd;
+    strcpy(conn->path, path);
+    conn->reconnect_ms = 30000;
     pthread_mutex_init(&conn->lock, NULL);
     return conn;
+}
+
+void jobstore_set_reconnect_timeout(jobstore_conn *conn, int milliseconds) {
+    if (conn) conn->reconnect_ms = milliseconds < 0 ? 0 : milliseconds;
+}
+
+/* Replaces a broken connection, retrying while the daemon is away (a restart, an upgrade).
+ * Called with the lock held. */
+static int reconnect(jobstore_conn *c, jobstore_status *st) {
+    int waited = 0, delay = 20;
+    for (;;) {
+        int fd = open_socket(c->path);
+        if (fd >= 0) {
+            close(c->fd);
+            c->fd = fd;
+            c->rpos = c->rlen = 0;
+            c->broken = 0;
+            return 0;
+        }
+        if (waited >= c->reconnect_ms)
+            return fail(st, JOBSTORE_UNAVAILABLE, "cannot reconnect to jobstored at %s: %s", c->path, strerror(errno));
+        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        waited += delay;
+        delay = delay * 2 > 500 ? 500 : delay * 2;
+    }
 }
 
 void jobstore_close(jobstore_conn *conn) {
@@ -190,10 +233,7 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
     pthread_mutex_lock(&c->lock);
     int result;
     uint8_t *chunk = NULL;
-    if (c->broken) {
-        result = fail(st, JOBSTORE_UNAVAILABLE, "connection to jobstored lost earlier");
-        goto done;
-    }
+    if (c->broken && (result = reconnect(c, st)) != 0) goto done;
     uint32_t call = ++c->next_id ? c->next_id : ++c->next_id;
     errno = 0;
     if (send_frame(c, call, method, REQUEST, payload, size, fd) != 0) {

@@ -19,26 +19,38 @@ static pid_t daemon_pid;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); return 1; } } while (0)
 
+static void launch_daemon(int delay_ms);
+
 static void start_daemon(void) {
-    const char *bin = getenv("JOBSTORED_BIN");
-    static char fallback[512];
-    if (!bin) {  /* run from Clients/c (make test) */
-        char cwd[400];
-        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
-        bin = fallback;
-    }
     strcpy(scratch, "/tmp/jobstore-ctest-XXXXXX");
     if (!mkdtemp(scratch)) { perror("mkdtemp"); exit(2); }
     snprintf(socket_path, sizeof socket_path, "%s/d.sock", scratch);
     snprintf(locator, sizeof locator, "local:%s/store", scratch);
+    launch_daemon(0);
+}
+
+/* Starts jobstored on the scratch directory's socket, after `delay_ms` (in the child). */
+static void launch_daemon(int delay_ms) {
+    const char *bin = getenv("JOBSTORED_BIN");
+    static char fallback[512];
+    if (!bin) {
+        char cwd[400];
+        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
+        bin = fallback;
+    }
     daemon_pid = fork();
     if (daemon_pid == 0) {
+        if (delay_ms) {
+            struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         char cache_dir[512];
         snprintf(cache_dir, sizeof cache_dir, "%s/cache", scratch);
         execl(bin, bin, "--socket", socket_path, "--no-fsync", "--log-level", "warning", "--cache-dir", cache_dir, (char *)NULL);
         perror(bin);
         _exit(127);
     }
+    if (delay_ms) return;
     for (int i = 0; i < 500; i++) {
         if (access(socket_path, F_OK) == 0) return;
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -213,6 +225,36 @@ static int test_no_daemon_is_unavailable(jobstore_conn *c) {
     return 0;
 }
 
+/* Last: kill -9 the daemon, start it again 300 ms later; the connection comes back by itself. */
+static int test_reconnects_after_the_daemon_restarts(jobstore_conn *c) {
+    jobstore_status st;
+    Jobstore__JobBody job = JOBSTORE__JOB_BODY__INIT;
+    job.locator = locator;
+    job.job_id = "kept";
+    job.body.data = (uint8_t *)"before";
+    job.body.len = 6;
+    Jobstore__Empty *e = NULL;
+    CHECK(jobstore_create_job(c, &job, &e, &st) == 0, "create_job: %s", st.message);
+    jobstore__empty__free_unpacked(e, NULL);
+    kill(daemon_pid, SIGKILL);
+    waitpid(daemon_pid, NULL, 0);
+    unlink(socket_path);
+    launch_daemon(300);
+    Jobstore__Empty ping = JOBSTORE__EMPTY__INIT;
+    Jobstore__Empty *pong = NULL;
+    int first = jobstore_ping(c, &ping, &pong, &st);  /* may see the dead connection */
+    if (first == 0) jobstore__empty__free_unpacked(pong, NULL);
+    else CHECK(st.code == JOBSTORE_UNAVAILABLE, "first call after the kill: %s", st.message);
+    Jobstore__JobRequest load = JOBSTORE__JOB_REQUEST__INIT;
+    load.locator = locator;
+    load.job_id = "kept";
+    Jobstore__LoadJobResponse *loaded = NULL;
+    CHECK(jobstore_load_job(c, &load, &loaded, &st) == 0, "load_job after the restart: %s", st.message);
+    CHECK(loaded->body.len == 6 && memcmp(loaded->body.data, "before", 6) == 0, "the job survived");
+    jobstore__load_job_response__free_unpacked(loaded, NULL);
+    return 0;
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     start_daemon();
@@ -231,6 +273,7 @@ int main(void) {
         {"descriptors_and_the_executable_bit", test_descriptors_and_the_executable_bit},
         {"cancelled_upload_and_download", test_cancelled_upload_and_download},
         {"no_daemon_is_unavailable", test_no_daemon_is_unavailable},
+        {"reconnects_after_the_daemon_restarts", test_reconnects_after_the_daemon_restarts},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int bad = tests[i].fn(c);
