@@ -3,14 +3,33 @@ import JobStoreWire
 
 /// One connection to jobstored, shared by every task of a process: calls are multiplexed by
 /// call id, answered by one reader thread, and may be in flight from many tasks at once.
+///
+/// When the daemon goes away (a restart, an upgrade), the calls in flight fail with UNAVAILABLE
+/// and the next call connects again, waiting up to `reconnectTimeout` seconds for the daemon.
 public final class ClientConnection: @unchecked Sendable {
     public let path: String
-    private let fd: Int32
-    private let writer: FrameWriter
+    /// Seconds the next call waits for a daemon that went away to be back.
+    public var reconnectTimeout: Double {
+        get { lock.lock(); defer { lock.unlock() }; return _reconnectTimeout }
+        set { lock.lock(); _reconnectTimeout = newValue; lock.unlock() }
+    }
+    private var _reconnectTimeout: Double = 30
     private let lock = NSLock()
+    private var link: Link
     private var pending: [UInt32: PendingCall] = [:]
     private var nextID: UInt32 = 1
     private var lostReason: JobStoreError?
+    private var closedByUser = false
+
+    /// One socket to the daemon and its writer; replaced when the daemon comes back.
+    final class Link: Sendable {
+        let fd: Int32
+        let writer: FrameWriter
+        init(fd: Int32) {
+            self.fd = fd
+            writer = FrameWriter(fd: fd)
+        }
+    }
 
     /// The daemon's default socket (see `SocketPath`).
     public static var defaultSocketPath: String {
@@ -19,54 +38,93 @@ public final class ClientConnection: @unchecked Sendable {
 
     public init(path: String? = nil) throws {
         self.path = path ?? Self.defaultSocketPath
+        link = try Self.open(self.path)
+        startReader(link)
+    }
+
+    private static func open(_ path: String) throws -> Link {
         do {
-            fd = try UnixSocket.connect(path: self.path)
+            return Link(fd: try UnixSocket.connect(path: path))
         } catch {
-            throw JobStoreError(.unavailable, "cannot reach jobstored at \(self.path): \(error)")
+            throw JobStoreError(.unavailable, "cannot reach jobstored at \(path): \(error)")
         }
-        writer = FrameWriter(fd: fd)
-        let thread = Thread { [self] in readLoop() }
+    }
+
+    private func startReader(_ link: Link) {
+        let thread = Thread { [self] in readLoop(link) }
         thread.name = "jobstore-client-reader"
         thread.start()
     }
 
     deinit {
-        Glibc.close(fd)
+        Glibc.close(link.fd)
     }
 
-    /// Closes the connection; calls in flight fail with UNAVAILABLE.
+    /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.
     public func close() {
+        lock.lock()
+        closedByUser = true
+        let fd = link.fd
+        lock.unlock()
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Connects again after the connection was lost, retrying while the daemon is away.
+    private func reconnect() throws {
+        let deadline = Date().addingTimeInterval(reconnectTimeout)
+        var delay: useconds_t = 20_000
+        while true {
+            do {
+                let fresh = try Self.open(path)
+                lock.lock()
+                guard lostReason != nil, !closedByUser else {
+                    lock.unlock()
+                    Glibc.close(fresh.fd)
+                    return
+                }
+                let old = link
+                link = fresh
+                lostReason = nil
+                lock.unlock()
+                Glibc.close(old.fd)
+                startReader(fresh)
+                return
+            } catch {
+                guard Date() < deadline else { throw error }
+                usleep(delay)
+                delay = min(delay * 2, 500_000)
+            }
+        }
     }
 
     // MARK: calls
 
     public func unary(_ method: JobStoreMethod, _ request: [UInt8], fd: Int32? = nil) async throws -> [UInt8] {
-        let (id, call) = try register()
-        try send(FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: fd, id: id)
+        let (id, call, link) = try register()
+        try send(link, FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: fd, id: id)
         return try await call.response()
     }
 
     public func upload(_ method: JobStoreMethod, _ request: [UInt8], body: (ClientUpload) async throws -> Void) async throws -> [UInt8] {
-        let (id, call) = try register()
-        try send(FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: nil, id: id)
-        let upload = ClientUpload(connection: self, callID: id, call: call)
+        let (id, call, link) = try register()
+        try send(link, FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: nil, id: id)
+        let upload = ClientUpload(connection: self, link: link, callID: id, call: call)
         do {
             try await body(upload)
         } catch {
-            try? writer.send(FrameHeader(payloadLength: 0, callID: id, code: 0, type: .cancel), payload: [])
+            try? link.writer.send(FrameHeader(payloadLength: 0, callID: id, code: 0, type: .cancel), payload: [])
             _ = try? await call.response()
             throw error
         }
         if !call.isFinished {
-            try send(FrameHeader(payloadLength: 0, callID: id, code: 0, type: .end), [], fd: nil, id: id)
+            try send(link, FrameHeader(payloadLength: 0, callID: id, code: 0, type: .end), [], fd: nil, id: id)
         }
         return try await call.response()
     }
 
     public func download(_ method: JobStoreMethod, _ request: [UInt8], onData: (UnsafeRawBufferPointer) throws -> Void) async throws -> [UInt8] {
-        let (id, call) = try register()
-        try send(FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: nil, id: id)
+        let (id, call, link) = try register()
+        try send(link, FrameHeader(payloadLength: 0, callID: id, code: method.rawValue, type: .request), request, fd: nil, id: id)
         while true {
             switch await call.next() {
             case .data(let bytes):
@@ -75,7 +133,7 @@ public final class ClientConnection: @unchecked Sendable {
                 } catch {
                     forget(id)
                     call.abandon()
-                    try? writer.send(FrameHeader(payloadLength: 0, callID: id, code: 0, type: .cancel), payload: [])
+                    try? link.writer.send(FrameHeader(payloadLength: 0, callID: id, code: 0, type: .cancel), payload: [])
                     throw error
                 }
             case .response(let result):
@@ -84,16 +142,21 @@ public final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    func sendData(callID: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
+    func sendData(_ link: Link, callID: UInt32, _ bytes: UnsafeRawBufferPointer) throws {
         do {
-            try writer.sendData(callID: callID, bytes)
+            try link.writer.sendData(callID: callID, bytes)
         } catch {
             throw JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
         }
     }
 
-    private func register() throws -> (UInt32, PendingCall) {
+    private func register() throws -> (UInt32, PendingCall, Link) {
         lock.lock()
+        if lostReason != nil && !closedByUser {
+            lock.unlock()
+            try reconnect()
+            lock.lock()
+        }
         defer { lock.unlock() }
         if let lostReason { throw lostReason }
         let call = PendingCall()
@@ -101,7 +164,7 @@ public final class ClientConnection: @unchecked Sendable {
         while pending[id] != nil || id == 0 { id &+= 1 }
         nextID = id &+ 1
         pending[id] = call
-        return (id, call)
+        return (id, call, link)
     }
 
     private func forget(_ id: UInt32) {
@@ -110,17 +173,17 @@ public final class ClientConnection: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func send(_ header: FrameHeader, _ payload: [UInt8], fd: Int32?, id: UInt32) throws {
+    private func send(_ link: Link, _ header: FrameHeader, _ payload: [UInt8], fd: Int32?, id: UInt32) throws {
         do {
-            try writer.send(header, payload: payload, passing: fd)
+            try link.writer.send(header, payload: payload, passing: fd)
         } catch {
             forget(id)
             throw JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
         }
     }
 
-    private func readLoop() {
-        let reader = FrameReader(fd: fd)
+    private func readLoop(_ link: Link) {
+        let reader = FrameReader(fd: link.fd)
         var reason = "closed by the daemon"
         while true {
             let frame: Frame
@@ -162,6 +225,10 @@ public final class ClientConnection: @unchecked Sendable {
             }
         }
         lock.lock()
+        guard link === self.link else {  // an old link: its calls were failed when it was lost
+            lock.unlock()
+            return
+        }
         let lost = JobStoreError(.unavailable, "connection to jobstored lost: \(reason)")
         lostReason = lost
         let calls = Array(pending.values)
@@ -175,11 +242,13 @@ public final class ClientConnection: @unchecked Sendable {
 /// Writing after the daemon has already answered (an early error) throws that answer.
 public final class ClientUpload: @unchecked Sendable {
     private let connection: ClientConnection
+    private let link: ClientConnection.Link
     private let callID: UInt32
     private let call: PendingCall
 
-    init(connection: ClientConnection, callID: UInt32, call: PendingCall) {
+    init(connection: ClientConnection, link: ClientConnection.Link, callID: UInt32, call: PendingCall) {
         self.connection = connection
+        self.link = link
         self.callID = callID
         self.call = call
     }
@@ -189,7 +258,7 @@ public final class ClientUpload: @unchecked Sendable {
             _ = try await call.response()
             throw JobStoreError(.failedPrecondition, "the daemon ended the upload early")
         }
-        try connection.sendData(callID: callID, bytes)
+        try connection.sendData(link, callID: callID, bytes)
     }
 
     public func write(_ bytes: [UInt8]) async throws {
@@ -197,6 +266,6 @@ public final class ClientUpload: @unchecked Sendable {
             _ = try await call.response()
             throw JobStoreError(.failedPrecondition, "the daemon ended the upload early")
         }
-        try bytes.withUnsafeBytes { try connection.sendData(callID: callID, $0) }
+        try bytes.withUnsafeBytes { try connection.sendData(link, callID: callID, $0) }
     }
 }

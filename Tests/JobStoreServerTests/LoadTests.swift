@@ -47,10 +47,15 @@ final class LoadTests: XCTestCase {
         _ = try await setup.destroy(StoreRequest(locator: locator))
     }
 
-    /// VmHWM of a process, in KiB.
-    static func peakRSSKiB(_ pid: Int32) -> Int {
+    /// VmHWM of a process (its peak resident memory), in KiB.
+    static func peakRSSKiB(_ pid: Int32) -> Int { statusField("VmHWM:", pid) }
+
+    /// VmRSS of a process, in KiB.
+    static func residentKiB(_ pid: Int32) -> Int { statusField("VmRSS:", pid) }
+
+    static func statusField(_ name: String, _ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
         }
         return 0

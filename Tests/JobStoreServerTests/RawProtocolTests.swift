@@ -123,7 +123,8 @@ final class RawProtocolTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
         // Open uploads that never end: each stays in flight.
         let request = WriteFileRequest(locator: locator).serialized()
-        let count = 600
+        let rssBefore = LoadTests.residentKiB(daemon.process.processIdentifier)
+        let count = 10_000
         for id in 1...count {
             try writer.send(FrameHeader(payloadLength: 0, callID: UInt32(id), code: JobStoreMethod.writeFileStream.rawValue, type: .request),
                             payload: request)
@@ -136,6 +137,8 @@ final class RawProtocolTests: XCTestCase {
             if frame.header.code == StatusCode.resourceExhausted.rawValue { exhausted += 1 } else { other += 1 }
         }
         XCTAssertEqual(exhausted, count - 512)
+        let growth = LoadTests.residentKiB(daemon.process.processIdentifier) - rssBefore
+        XCTAssertLessThan(growth, 64 * 1024, "10,000 calls on one connection do not grow memory (grew \(growth) KiB)")
     }
 
     func testUploadWithoutEndStoresNothingWhenTheClientDies() throws {

@@ -83,6 +83,26 @@ final class ShutdownTests: XCTestCase {
         early.connection.close()
     }
 
+    func testTheSwiftClientReconnectsAfterTheDaemonRestarts() async throws {
+        let first = try DaemonProcess()
+        defer { first.stop() }
+        let client = try first.connect()
+        defer { client.connection.close() }
+        let locator = first.locator()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        _ = try await client.createJob(JobBody(locator: locator, jobId: "kept", body: [1, 2, 3]))
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        usleep(100_000)
+        client.connection.reconnectTimeout = 0.3
+        await assertFails(.unavailable) { try await client.ping() }  // no daemon: UNAVAILABLE after the wait
+        client.connection.reconnectTimeout = 10
+        let second = try DaemonProcess(socket: first.socket)
+        defer { second.stop() }
+        let body = try await client.loadJob(JobRequest(locator: locator, jobId: "kept")).body
+        XCTAssertEqual(body, [1, 2, 3], "the same client object works again")
+    }
+
     func testSocketIsPrivate() throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }
