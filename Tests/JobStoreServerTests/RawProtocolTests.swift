@@ -125,18 +125,24 @@ final class RawProtocolTests: XCTestCase {
         let request = WriteFileRequest(locator: locator).serialized()
         let rssBefore = LoadTests.residentKiB(daemon.process.processIdentifier)
         let count = 10_000
+        // Answers are read while requests go out (both directions' buffers are finite).
+        let answers = Counter()
+        let readFD = fd  // nothing is buffered in `reader` past the Initialize answer
+        let readerThread = Thread {
+            let answerReader = FrameReader(fd: readFD)
+            while answers.total < count - 512, let frame = try? answerReader.next(maxPayload: { _ in 32 << 20 }) {
+                answers.add(exhausted: frame.header.code == StatusCode.resourceExhausted.rawValue)
+            }
+        }
+        readerThread.start()
         for id in 1...count {
             try writer.send(FrameHeader(payloadLength: 0, callID: UInt32(id), code: JobStoreMethod.writeFileStream.rawValue, type: .request),
                             payload: request)
         }
-        var exhausted = 0
-        var other = 0
+        let deadline = Date().addingTimeInterval(60)
+        while !readerThread.isFinished && Date() < deadline { usleep(10_000) }
         // Every upload over the limit is refused at once; the others wait for data.
-        while exhausted + other < count - 512 {
-            let frame = try XCTUnwrap(try next(reader))
-            if frame.header.code == StatusCode.resourceExhausted.rawValue { exhausted += 1 } else { other += 1 }
-        }
-        XCTAssertEqual(exhausted, count - 512)
+        XCTAssertEqual(answers.exhausted, count - 512)
         let growth = LoadTests.residentKiB(daemon.process.processIdentifier) - rssBefore
         XCTAssertLessThan(growth, 64 * 1024, "10,000 calls on one connection do not grow memory (grew \(growth) KiB)")
     }
@@ -156,4 +162,14 @@ final class RawProtocolTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/objects/half.obj"))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/versions"), [])
     }
+}
+
+/// Answers counted by a reader thread.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var all = 0
+    private var refused = 0
+    func add(exhausted: Bool) { lock.lock(); all += 1; if exhausted { refused += 1 }; lock.unlock() }
+    var total: Int { lock.lock(); defer { lock.unlock() }; return all }
+    var exhausted: Int { lock.lock(); defer { lock.unlock() }; return refused }
 }
