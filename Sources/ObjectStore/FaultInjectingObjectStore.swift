@@ -16,14 +16,14 @@ public final class FaultInjectingObjectStore: ObjectStore, @unchecked Sendable {
     public let inner: any ObjectStore
     private let rate: Double
     private let lock = NSLock()
-    private var generator: UInt64
+    private var generator: SplitMix64
     private var counts: [Fault: Int] = [:]
 
     /// `rate`: the share of calls that meet a fault; `seed` makes a run repeatable.
     public init(_ inner: any ObjectStore, rate: Double, seed: UInt64 = 1) {
         self.inner = inner
         self.rate = rate
-        generator = seed
+        generator = SplitMix64(seed: seed)
     }
 
     /// Faults injected so far.
@@ -33,20 +33,12 @@ public final class FaultInjectingObjectStore: ObjectStore, @unchecked Sendable {
         return counts
     }
 
-    private func next() -> UInt64 {
-        generator &+= 0x9E37_79B9_7F4A_7C15
-        var z = generator
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
     /// A fault for this call, drawn from `allowed`, or nil.
     private func draw(_ allowed: [Fault]) -> Fault? {
         lock.lock()
         defer { lock.unlock() }
-        guard Double(next() % 1_000_000) / 1_000_000 < rate else { return nil }
-        let fault = allowed[Int(next() % UInt64(allowed.count))]
+        guard Double(generator.next() % 1_000_000) / 1_000_000 < rate else { return nil }
+        let fault = allowed[Int(generator.next() % UInt64(allowed.count))]
         counts[fault, default: 0] += 1
         return fault
     }

@@ -94,7 +94,7 @@ struct FaultWorker {
     let client: JobStoreClient
     let locator: String
     let index: Int
-    var rng: SplitMix
+    var rng: SplitMix64
     var outcome = ClientOutcome()
     var jobs: [String] = []
     var files: [String] = []
@@ -104,7 +104,7 @@ struct FaultWorker {
         self.client = client
         self.locator = locator
         self.index = index
-        rng = SplitMix(seed)
+        rng = SplitMix64(seed: seed)
     }
 
     static func digest(_ bytes: [UInt8]) -> String {
@@ -303,15 +303,3 @@ struct FaultWorker {
     }
 }
 
-/// A small seeded generator (SplitMix64), so a failing run can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
