@@ -16,8 +16,15 @@ final class AccessTests: XCTestCase {
             s.connect(sys.argv[1])
         except OSError as e:
             print("connect", e.errno); sys.exit(0)
-        s.sendall(struct.pack(">IIHBB", 0, 9, 1, 1, 0))
-        head = s.recv(12)
+        try:
+            s.sendall(struct.pack(">IIHBB", 0, 9, 1, 1, 0))
+        except OSError:
+            pass  # a refused peer may find the connection closed already; the refusal is queued
+        try:
+            head = s.recv(12)
+        except OSError:
+            head = b""
+        
         print("closed" if len(head) < 12 else "status %d call %d" % (struct.unpack(">IIHBB", head)[2], struct.unpack(">IIHBB", head)[1]))
         """
         let p = Process()
