@@ -25,10 +25,17 @@ extension JobStoreCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the daemon's version, uptime and counters.")
         @OptionGroup var options: SocketOption
+        @Flag(help: "One JSON object, for scripts.")
+        var json = false
 
         func run() async throws {
             let client = try options.connect()
             let s = try await client.stats()
+            if json {
+                print(try StatusJSON.render(s))
+                client.connection.close()
+                return
+            }
             print("jobstored \(s.serverVersion), up \(s.uptimeSeconds)s")
             print("connections: \(s.connections) open, \(s.connectionsTotal) total; calls in flight: \(s.callsInFlight); stores open: \(s.storesOpen)")
             print("bytes in: \(s.bytesIn), bytes out: \(s.bytesOut)")
