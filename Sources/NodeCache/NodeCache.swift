@@ -138,30 +138,16 @@ public final class NodeCache: @unchecked Sendable {
             // be missing: this read checks with a conditional request of its own (a 304 costs
             // no bytes) unless the entry is within the trust window.
             if let entry = state.entries[key], entry.manifest.secretDigest == secretDigest, entry.verified {
-                if configuration.trustSeconds > 0, Self.now - entry.validatedAt < configuration.trustSeconds {
+                if isTrusted(entry) {
                     let file = try pin(entry, hit: true)
                     condition.unlock()
                     return file
                 }
-                entry.pins += 1
-                let since = state.beginOperation()
-                condition.unlock()
-                let outcome = Result { try fill(key, existing: entry, secretDigest: secretDigest, since: since, fetch: fetch) }
-                condition.lock()
-                entry.pins -= 1
-                reclaimIfUnused(entry)
-                state.endOperation()
-                condition.unlock()
-                do {
-                    return try outcome.get()
-                } catch is CacheBypass {
-                    return nil
-                }
+                return try fillReleasingLock(key, existing: entry, secretDigest: secretDigest, leading: nil, fetch: fetch)
             }
         }
-        let now = Self.now
         let existing = state.entries[key].flatMap { $0.manifest.secretDigest == secretDigest ? $0 : nil }
-        if let entry = existing, entry.verified, configuration.trustSeconds > 0, now - entry.validatedAt < configuration.trustSeconds {
+        if let entry = existing, entry.verified, isTrusted(entry) {
             let file = try pin(entry, hit: true)
             condition.unlock()
             logger.debug("cache hit (trusted) \(key)")
@@ -169,19 +155,34 @@ public final class NodeCache: @unchecked Sendable {
         }
         let flight = Flight()
         state.flights[key] = flight
+        return try fillReleasingLock(key, existing: existing, secretDigest: secretDigest, leading: flight, fetch: fetch)
+    }
+
+    /// Whether the operator's trust window spares this entry its revalidation. Lock held.
+    private func isTrusted(_ entry: CacheEntry) -> Bool {
+        configuration.trustSeconds > 0 && Self.now - entry.validatedAt < configuration.trustSeconds
+    }
+
+    /// Fills or revalidates outside the lock, holding `existing` pinned meanwhile, and, when this
+    /// read leads `flight`, hands its outcome to the waiters. Called with the lock held; returns
+    /// with it released. nil: the object goes past the cache.
+    private func fillReleasingLock(_ key: CacheKey, existing: CacheEntry?, secretDigest: String, leading flight: Flight?,
+                                   fetch: CacheFetch) throws -> CachedFile? {
         let since = state.beginOperation()
-        if let entry = existing { entry.pins += 1 }  // held while it is checked and revalidated
+        existing?.pins += 1
         condition.unlock()
 
         let outcome = Result { try fill(key, existing: existing, secretDigest: secretDigest, since: since, fetch: fetch) }
 
         condition.lock()
         if let entry = existing { entry.pins -= 1; reclaimIfUnused(entry) }
-        flight.done = true
-        flight.outcome = outcome.map { _ in () }
-        state.flights[key] = nil
+        if let flight {
+            flight.done = true
+            flight.outcome = outcome.map { _ in () }
+            state.flights[key] = nil
+            condition.broadcast()
+        }
         state.endOperation()
-        condition.broadcast()
         condition.unlock()
         do {
             return try outcome.get()
