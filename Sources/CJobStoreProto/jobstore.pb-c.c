@@ -1267,6 +1267,141 @@ void   jobstore__read_logs_response__free_unpacked
   assert(message->base.descriptor == &jobstore__read_logs_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   jobstore__list_files_request__init
+                     (Jobstore__ListFilesRequest         *message)
+{
+  static const Jobstore__ListFilesRequest init_value = JOBSTORE__LIST_FILES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t jobstore__list_files_request__get_packed_size
+                     (const Jobstore__ListFilesRequest *message)
+{
+  assert(message->base.descriptor == &jobstore__list_files_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__list_files_request__pack
+                     (const Jobstore__ListFilesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__list_files_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__list_files_request__pack_to_buffer
+                     (const Jobstore__ListFilesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__list_files_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__ListFilesRequest *
+       jobstore__list_files_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__ListFilesRequest *)
+     protobuf_c_message_unpack (&jobstore__list_files_request__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__list_files_request__free_unpacked
+                     (Jobstore__ListFilesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__list_files_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   jobstore__file_entry__init
+                     (Jobstore__FileEntry         *message)
+{
+  static const Jobstore__FileEntry init_value = JOBSTORE__FILE_ENTRY__INIT;
+  *message = init_value;
+}
+size_t jobstore__file_entry__get_packed_size
+                     (const Jobstore__FileEntry *message)
+{
+  assert(message->base.descriptor == &jobstore__file_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__file_entry__pack
+                     (const Jobstore__FileEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__file_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__file_entry__pack_to_buffer
+                     (const Jobstore__FileEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__file_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__FileEntry *
+       jobstore__file_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__FileEntry *)
+     protobuf_c_message_unpack (&jobstore__file_entry__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__file_entry__free_unpacked
+                     (Jobstore__FileEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__file_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   jobstore__list_files_response__init
+                     (Jobstore__ListFilesResponse         *message)
+{
+  static const Jobstore__ListFilesResponse init_value = JOBSTORE__LIST_FILES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t jobstore__list_files_response__get_packed_size
+                     (const Jobstore__ListFilesResponse *message)
+{
+  assert(message->base.descriptor == &jobstore__list_files_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__list_files_response__pack
+                     (const Jobstore__ListFilesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__list_files_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__list_files_response__pack_to_buffer
+                     (const Jobstore__ListFilesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__list_files_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__ListFilesResponse *
+       jobstore__list_files_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__ListFilesResponse *)
+     protobuf_c_message_unpack (&jobstore__list_files_response__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__list_files_response__free_unpacked
+                     (Jobstore__ListFilesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__list_files_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   jobstore__public_url_request__init
                      (Jobstore__PublicUrlRequest         *message)
 {
@@ -3153,7 +3288,7 @@ const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor =
   (ProtobufCMessageInit) jobstore__read_logs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descriptors[3] =
 {
   {
     "messages",
@@ -3179,15 +3314,28 @@ static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "resume_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ReadLogsResponse, resume_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__read_logs_response__field_indices_by_name[] = {
   0,   /* field[0] = messages */
   1,   /* field[1] = next_page_token */
+  2,   /* field[2] = resume_token */
 };
 static const ProtobufCIntRange jobstore__read_logs_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor =
 {
@@ -3197,11 +3345,190 @@ const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor =
   "Jobstore__ReadLogsResponse",
   "jobstore",
   sizeof(Jobstore__ReadLogsResponse),
-  2,
+  3,
   jobstore__read_logs_response__field_descriptors,
   jobstore__read_logs_response__field_indices_by_name,
   1,  jobstore__read_logs_response__number_ranges,
   (ProtobufCMessageInit) jobstore__read_logs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__list_files_request__field_descriptors[4] =
+{
+  {
+    "locator",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesRequest, locator),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesRequest, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__list_files_request__field_indices_by_name[] = {
+  1,   /* field[1] = job_id */
+  0,   /* field[0] = locator */
+  3,   /* field[3] = page_size */
+  2,   /* field[2] = page_token */
+};
+static const ProtobufCIntRange jobstore__list_files_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor jobstore__list_files_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.ListFilesRequest",
+  "ListFilesRequest",
+  "Jobstore__ListFilesRequest",
+  "jobstore",
+  sizeof(Jobstore__ListFilesRequest),
+  4,
+  jobstore__list_files_request__field_descriptors,
+  jobstore__list_files_request__field_indices_by_name,
+  1,  jobstore__list_files_request__number_ranges,
+  (ProtobufCMessageInit) jobstore__list_files_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__file_entry__field_descriptors[2] =
+{
+  {
+    "file_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__FileEntry, file_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__FileEntry, size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__file_entry__field_indices_by_name[] = {
+  0,   /* field[0] = file_id */
+  1,   /* field[1] = size */
+};
+static const ProtobufCIntRange jobstore__file_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor jobstore__file_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.FileEntry",
+  "FileEntry",
+  "Jobstore__FileEntry",
+  "jobstore",
+  sizeof(Jobstore__FileEntry),
+  2,
+  jobstore__file_entry__field_descriptors,
+  jobstore__file_entry__field_indices_by_name,
+  1,  jobstore__file_entry__number_ranges,
+  (ProtobufCMessageInit) jobstore__file_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__list_files_response__field_descriptors[2] =
+{
+  {
+    "files",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Jobstore__ListFilesResponse, n_files),
+    offsetof(Jobstore__ListFilesResponse, files),
+    &jobstore__file_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__list_files_response__field_indices_by_name[] = {
+  0,   /* field[0] = files */
+  1,   /* field[1] = next_page_token */
+};
+static const ProtobufCIntRange jobstore__list_files_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor jobstore__list_files_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.ListFilesResponse",
+  "ListFilesResponse",
+  "Jobstore__ListFilesResponse",
+  "jobstore",
+  sizeof(Jobstore__ListFilesResponse),
+  2,
+  jobstore__list_files_response__field_descriptors,
+  jobstore__list_files_response__field_indices_by_name,
+  1,  jobstore__list_files_response__number_ranges,
+  (ProtobufCMessageInit) jobstore__list_files_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor jobstore__public_url_request__field_descriptors[4] =
@@ -4135,7 +4462,7 @@ const ProtobufCEnumDescriptor jobstore__error_kind__descriptor =
   jobstore__error_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[35] =
+static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[36] =
 {
   { "Hello", &jobstore__hello_request__descriptor, &jobstore__hello_response__descriptor },
   { "Ping", &jobstore__empty__descriptor, &jobstore__empty__descriptor },
@@ -4172,6 +4499,7 @@ static const ProtobufCMethodDescriptor jobstore__job_store__method_descriptors[3
   { "ImportFile", &jobstore__import_file_request__descriptor, &jobstore__file_info__descriptor },
   { "ExportFile", &jobstore__export_file_request__descriptor, &jobstore__file_info__descriptor },
   { "AssignFileId", &jobstore__write_file_request__descriptor, &jobstore__file_info__descriptor },
+  { "ListFiles", &jobstore__list_files_request__descriptor, &jobstore__list_files_response__descriptor },
 };
 const unsigned jobstore__job_store__method_indices_by_name[] = {
   34,        /* AssignFileId */
@@ -4191,6 +4519,7 @@ const unsigned jobstore__job_store__method_indices_by_name[] = {
   32,        /* ImportFile */
   3,        /* Initialize */
   9,        /* JobExists */
+  35,        /* ListFiles */
   13,        /* ListJobs */
   10,        /* LoadJob */
   1,        /* Ping */
@@ -4217,7 +4546,7 @@ const ProtobufCServiceDescriptor jobstore__job_store__descriptor =
   "JobStore",
   "Jobstore__JobStore",
   "jobstore",
-  35,
+  36,
   jobstore__job_store__method_descriptors,
   jobstore__job_store__method_indices_by_name
 };
@@ -4500,6 +4829,14 @@ void jobstore__job_store__assign_file_id(ProtobufCService *service,
 {
   assert(service->descriptor == &jobstore__job_store__descriptor);
   service->invoke(service, 34, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void jobstore__job_store__list_files(ProtobufCService *service,
+                                     const Jobstore__ListFilesRequest *input,
+                                     Jobstore__ListFilesResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &jobstore__job_store__descriptor);
+  service->invoke(service, 35, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
                                 Jobstore__JobStore_ServiceDestroy destroy)

@@ -21,6 +21,8 @@ extension JobStore {
     public struct LogPage: Sendable {
         public var messages: [[UInt8]]
         public var nextPageToken: String
+        /// With `readAll`: where to continue after this page's last message, even at the end.
+        public var resumeToken: String = ""
     }
 
     /// Logs not read before (which become read), or every log when `readAll`, in key order.
@@ -42,7 +44,8 @@ extension JobStore {
                 last = object.key
             }
             let more = page.truncated || last != page.objects.last?.key
-            return LogPage(messages: messages, nextPageToken: more && !last.isEmpty ? last : "")
+            return LogPage(messages: messages, nextPageToken: more && !last.isEmpty ? last : "",
+                           resumeToken: last.isEmpty ? pageToken : last)
         }
 
         logLock.lock()

@@ -1,3 +1,4 @@
+import BuildVersion
 import Foundation
 import NodeCache
 import ObjectStore
@@ -6,7 +7,7 @@ import ObjectStore
 /// shared files and logs, in Toil's bucket layout. Thread-safe; every worker on the node
 /// shares one instance per locator.
 public final class JobStore: @unchecked Sendable {
-    public static let version = "0.1.0"
+    public static let version = ReleaseVersion.current
 
     public let locator: Locator
     let store: any ObjectStore

@@ -43,6 +43,11 @@ public final class JobStoreHandler: JobStoreService {
     public func ping(_ request: Empty, call: ServerCall) throws -> Empty { Empty() }
 
     public func stats(_ request: Empty, call: ServerCall) throws -> StatsResponse {
+        statsSnapshot()
+    }
+
+    /// What Stats answers, for the daemon's other outlets (the metrics endpoint).
+    public func statsSnapshot() -> StatsResponse {
         var response = stats.snapshot(storesOpen: registry.count, version: JobStore.version)
         response.cache = registry.cache.map { Self.cacheStats($0.statistics) } ?? CacheStats(enabled: false)
         response.backendRequests = backendRequests()
@@ -123,6 +128,13 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     // MARK: files
+
+    public func listFiles(_ request: ListFilesRequest, call: ServerCall) throws -> ListFilesResponse {
+        let page = try store(request.locator).listFiles(job: request.jobId, pageToken: request.pageToken,
+                                                        pageSize: Int(request.pageSize))
+        return ListFilesResponse(files: page.files.map { FileEntry(fileId: $0.id, size: $0.size) },
+                                 nextPageToken: page.nextPageToken)
+    }
 
     func writeRequest(_ r: WriteFileRequest, fd: Int32? = nil) -> FileWriteRequest {
         FileWriteRequest(jobID: r.jobId, cleanup: r.cleanup, basename: r.basename, hints: r.hints,
@@ -231,7 +243,7 @@ public final class JobStoreHandler: JobStoreService {
     public func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse {
         let page = try store(request.locator).readLogs(readAll: request.readAll, pageToken: request.pageToken,
                                                        maxMessages: Int(request.maxMessages))
-        return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken)
+        return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken, resumeToken: page.resumeToken)
     }
 
     // MARK: URLs

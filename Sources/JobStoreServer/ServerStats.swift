@@ -1,5 +1,6 @@
 import Foundation
 import JobStoreWire
+import Metrics
 import Synchronization
 
 /// Daemon-wide counters behind the Stats rpc.
@@ -13,6 +14,7 @@ public final class ServerStats: Sendable {
         var calls = [UInt64](repeating: 0, count: JobStoreMethod.allCases.count)
         var errors = [UInt64](repeating: 0, count: JobStoreMethod.allCases.count)
         var micros = [UInt64](repeating: 0, count: JobStoreMethod.allCases.count)
+        var latency = [LatencyHistogram](repeating: LatencyHistogram(), count: JobStoreMethod.allCases.count)
     }
 
     private let counters = Mutex(Counters())
@@ -33,10 +35,16 @@ public final class ServerStats: Sendable {
             $0.calls[i] += 1
             if failed { $0.errors[i] += 1 }
             $0.micros[i] += micros
+            $0.latency[i].record(micros: micros)
         }
     }
 
     public var callsInFlight: Int { counters.withLock { $0.callsInFlight } }
+
+    /// Each rpc's call durations, by method name, for the metrics endpoint.
+    public var latencyByMethod: [(method: String, histogram: LatencyHistogram)] {
+        counters.withLock { c in JobStoreMethod.allCases.map { ($0.name, c.latency[Int($0.rawValue)]) } }
+    }
 
     func snapshot(storesOpen: Int, version: String) -> StatsResponse {
         counters.withLock { c in

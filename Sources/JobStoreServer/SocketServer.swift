@@ -19,6 +19,7 @@ public final class SocketServer: @unchecked Sendable {
     private var identity: (UInt64, UInt64) = (0, 0)
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var stopping = false
+    private var adopted = false
 
     /// - Parameters:
     ///   - allowedUIDs: peers whose uid is here may connect, besides the daemon's own uid.
@@ -46,6 +47,9 @@ public final class SocketServer: @unchecked Sendable {
         let inode: UInt64
         /// The daemon whose socket this one replaced (`takeover`), to be told to drain.
         public let replacedPID: pid_t?
+        /// A socket another process made and passed to us (systemd socket activation): it
+        /// outlives this daemon, so it is never shut down or unlinked, only no longer accepted on.
+        var adopted = false
     }
 
     /// Creates the socket's directory (0700 when the daemon creates it), replaces a stale
@@ -87,6 +91,7 @@ public final class SocketServer: @unchecked Sendable {
     public func start(listeningOn prepared: PreparedListener? = nil) throws {
         let ready = try prepared ?? Self.prepareListener(path: path)
         listener = ready.fd
+        adopted = ready.adopted
         identity = (ready.device, ready.inode)
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "jobstored-accept"
@@ -96,6 +101,16 @@ public final class SocketServer: @unchecked Sendable {
 
     private func acceptLoop() {
         while true {
+            if adopted {
+                // The listener cannot be shut down to wake accept (its owner still listens on
+                // it): wait with a timeout and look at the stop flag between waits.
+                var ready = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                if isStopping {
+                    close(listener)
+                    return
+                }
+                if poll(&ready, 1, 200) <= 0 { continue }
+            }
             let fd = accept(listener, nil, nil)
             if fd < 0 {
                 if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
@@ -159,8 +174,10 @@ public final class SocketServer: @unchecked Sendable {
         stopping = true
         let open = Array(connections.values)
         lock.unlock()
-        Glibc.shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
+        if !adopted {
+            Glibc.shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+        }
         var st = stat()
         if lstat(path, &st) == 0, UInt64(st.st_dev) == identity.0, UInt64(st.st_ino) == identity.1 {
             unlink(path)

@@ -72,6 +72,7 @@ public final class S3Client: @unchecked Sendable {
                     $0.requests += 1
                     $0.bytesSent += UInt64(body.count)
                     $0.totalMicros += micros
+                    $0.latency.record(micros: micros)
                     update(&$0)
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Synchronization
 
 /// Counts of the S3 requests a session sent, by S3 operation name: what operators read in Stats
@@ -21,6 +22,8 @@ public final class S3RequestCounters: Sendable {
         public var bytesSent: UInt64 = 0
         public var bytesReceived: UInt64 = 0
         public var totalMicros: UInt64 = 0
+        /// How long attempts took (each attempt, as `requests` counts them).
+        public var latency = LatencyHistogram()
         public init() {}
     }
 

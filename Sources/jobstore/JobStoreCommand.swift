@@ -1,74 +1,122 @@
 import ArgumentParser
+import BuildVersion
 import Foundation
 import JobStoreClient
 import JobStoreWire
 
-/// `jobstore`: talk to the node's jobstored by hand.
+/// `jobstore`: talk to the node's jobstored by hand — see the daemon's state, look into a
+/// store, copy files in and out. Every subcommand goes through the Swift client, as a worker
+/// would, and exits with a status a shell script can rely on (see `CommandFailure`).
 @main
 struct JobStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobstore",
         abstract: "Inspect the node's jobstored daemon and its job stores.",
-        subcommands: [Status.self, Ping.self])
+        discussion: """
+        Exit status: 0 success; 1 the operation failed; 2 not found (no such store, job or file); \
+        3 already exists; 4 permission denied; 64 usage error; 69 the daemon cannot be reached.
+        """,
+        version: ReleaseVersion.current,
+        subcommands: [Status.self, Ping.self, Init.self, Destroy.self, Jobs.self, Files.self, Cat.self, Copy.self,
+                      Logs.self, URLCommand.self])
 }
 
+/// `--socket`, shared by every subcommand.
 struct SocketOption: ParsableArguments {
-    @Option(help: "The daemon's socket (default: as jobstored's).")
+    @Option(help: "The daemon's socket (default: as jobstored's: $JOBSTORED_SOCKET, else $XDG_RUNTIME_DIR/jobstored.sock, else /tmp/jobstored-$UID/jobstored.sock).")
     var socket: String?
 
     func connect() throws -> JobStoreClient {
-        JobStoreClient(connection: try ClientConnection(path: socket))
+        do {
+            let connection = try ClientConnection(path: socket)
+            connection.reconnectTimeout = 0
+            return JobStoreClient(connection: connection)
+        } catch let error as JobStoreError {
+            throw CommandFailure(status: CommandFailure.unreachable, message: error.message)
+        }
     }
 }
 
-extension JobStoreCommand {
-    struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the daemon's version, uptime and counters.")
-        @OptionGroup var options: SocketOption
-        @Flag(help: "One JSON object, for scripts.")
-        var json = false
+/// The store a subcommand works on and how to open it.
+struct StoreArguments: ParsableArguments {
+    @Argument(help: "The job store: local:/path or aws:REGION:NAME.")
+    var locator: String
 
-        func run() async throws {
-            let client = try options.connect()
-            let s = try await client.stats()
-            if json {
-                print(try StatusJSON.render(s))
-                client.connection.close()
-                return
-            }
-            print("jobstored \(s.serverVersion), up \(s.uptimeSeconds)s")
-            print("connections: \(s.connections) open, \(s.connectionsTotal) total; calls in flight: \(s.callsInFlight); stores open: \(s.storesOpen)")
-            print("bytes in: \(s.bytesIn), bytes out: \(s.bytesOut)")
-            for m in s.methods where m.calls > 0 {
-                print("  \(m.method): \(m.calls) calls, \(m.errors) errors, \(m.totalMicros / max(m.calls, 1)) µs mean")
-            }
-            if let c = s.cache, c.enabled {
-                print("cache \(c.directory): \(c.entries) entries, \(c.sizeBytes) of \(c.capacityBytes) bytes (\(c.reservedBytes) reserved), \(c.pinnedEntries) pinned")
-                print("  hits \(c.hits), misses \(c.misses), revalidations \(c.revalidations), joined \(c.joined), written through \(c.writtenThrough), bypassed \(c.bypassed), evictions \(c.evictions), invalidations \(c.invalidations), corrupt \(c.corrupt)")
-                print("  bytes from cache \(c.bytesFromCache), from the store \(c.bytesFromStore)")
-            } else {
-                print("cache: off")
-            }
-            if !s.backendRequests.isEmpty {
-                print("S3 requests:")
-                for r in s.backendRequests {
-                    print("  \(r.operation): \(r.requests) sent, \(r.errors) errors, \(r.retries) retries, \(r.throttled) throttled, \(r.notModified) not modified, \(r.bytesSent) bytes out, \(r.bytesReceived) bytes in, \(r.totalMicros / max(r.requests, 1)) µs mean")
-                }
-            }
-            client.connection.close()
+    @Option(help: "A file holding the store's 32-byte SSE-C key (aws: stores written with one).")
+    var sseKey: String?
+
+    @OptionGroup var connection: SocketOption
+
+    /// Connects and checks the store exists (NO_SUCH_JOB_STORE otherwise). Only with `--sse-key`
+    /// is the store resumed with options: the daemon keeps one set of options per store for
+    /// every client, and a command run by hand must not clear a workflow's key.
+    func open() async throws -> JobStoreClient {
+        let client = try connection.connect()
+        if let sseKey {
+            _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: absolutePath(sseKey))))
+        } else if try await !client.storeExists(StoreRequest(locator: locator)).exists {
+            throw JobStoreError(.notFound, "The job store '\(locator)' does not exist, so there is nothing to do.",
+                                kind: .noSuchJobStore)
+        }
+        return client
+    }
+}
+
+/// Makes a relative path absolute: the daemon opens it, from its own working directory.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}
+
+/// A failure the command reports with `jobstore: error: MESSAGE` and an exit status.
+struct CommandFailure: Error, CustomStringConvertible {
+    static let failed: Int32 = 1
+    static let notFound: Int32 = 2
+    static let exists: Int32 = 3
+    static let denied: Int32 = 4
+    static let usage: Int32 = 64
+    static let unreachable: Int32 = 69
+
+    var status: Int32
+    var message: String
+    var description: String { message }
+
+    /// The exit status for a daemon's answer.
+    static func status(of error: JobStoreError) -> Int32 {
+        switch (error.code, error.kind) {
+        case (_, .noSuchJob), (_, .noSuchFile), (_, .noSuchJobStore), (.notFound, _): notFound
+        case (_, .jobStoreExists), (.alreadyExists, _): exists
+        case (.permissionDenied, _), (.unauthenticated, _): denied
+        case (_, .invalidLocator), (_, .invalidName), (.invalidArgument, _): usage
+        default: failed
         }
     }
+}
 
-    struct Ping: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
-        @OptionGroup var options: SocketOption
-
-        func run() async throws {
-            let client = try options.connect()
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try await client.ping()
-            print("pong in \((DispatchTime.now().uptimeNanoseconds - start) / 1000) µs")
-            client.connection.close()
-        }
+/// Runs a subcommand's body, turning every failure into its message on stderr and an exit
+/// status; the connection is closed either way.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let failure as CommandFailure {
+        throw exit(failure.status, failure.message)
+    } catch let error as JobStoreError {
+        throw exit(CommandFailure.status(of: error), error.message)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw exit(CommandFailure.usage, error.message)
+    } catch {
+        throw exit(CommandFailure.failed, "\(error)")
     }
+}
+
+private func exit(_ status: Int32, _ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("jobstore: error: \(message)\n".utf8))
+    return ExitCode(status)
+}
+
+/// Prints a JSON value (objects with sorted keys) on one line.
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
 }

@@ -1,9 +1,11 @@
 import ArgumentParser
+import BuildVersion
 import Foundation
 import JobStoreCore
 import JobStoreServer
 import JobStoreWire
 import Logging
+import Metrics
 import NodeCache
 import ObjectStore
 import S3
@@ -14,7 +16,26 @@ struct Daemon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobstored",
         abstract: "Serve Toil job stores to every worker on this node over a Unix socket.",
-        version: JobStore.version)
+        discussion: """
+        Every option may also come from the environment, JOBSTORED_ + its name in capitals with '_' for '-' \
+        (JOBSTORED_CACHE_SIZE=50GiB; repeatable options comma-separated; flags true/false), or from a \
+        configuration file of `name = value` lines (--config, $JOBSTORED_CONFIG, else \(DaemonSettings.defaultConfigFile) \
+        when it exists). The command line wins over the environment, the environment over the file. \
+        --print-config shows the result and where each value came from.
+        """,
+        version: ReleaseVersion.current)
+
+    @Option(help: "A configuration file of `name = value` lines (default: $JOBSTORED_CONFIG, else \(DaemonSettings.defaultConfigFile) if it exists).")
+    var config: String?
+
+    @Flag(help: "Print every setting, its value and where it came from (secrets masked), then exit.")
+    var printConfig = false
+
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; e.g. 127.0.0.1:9464).")
+    var metrics: String?
+
+    @Option(help: "Log lines as text or json (one object per line, for journald or a log shipper).")
+    var logFormat: String = "text"
 
     @Option(help: "Socket path (default: $JOBSTORED_SOCKET, else $XDG_RUNTIME_DIR/jobstored.sock, else /tmp/jobstored-$UID/jobstored.sock).")
     var socket: String?
@@ -79,16 +100,53 @@ struct Daemon: ParsableCommand {
     @Flag(help: "Run without the node cache: every read downloads.")
     var noCache = false
 
+    /// Merges the environment and the configuration file under the command line, then runs.
+    static func main() {
+        let layers: ConfigurationLayers
+        do {
+            layers = try ConfigurationLayers(commandLine: Array(CommandLine.arguments.dropFirst()),
+                                             environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("jobstored: error: \(error)\n".utf8))
+            Foundation.exit(64)
+        }
+        do {
+            var command = try parseAsRoot(layers.arguments)
+            if let daemon = command as? Daemon {
+                try daemon.run(layers: layers)
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func run() throws {
+        try run(layers: ConfigurationLayers(commandLine: [], environment: [:], fileExists: { _ in false }))
+    }
+
+    func run(layers: ConfigurationLayers) throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json, not \(logFormat)")
         }
+        let metricsAddress = try metrics.map { text in
+            guard let address = MetricsHTTPServer.parseAddress(text) else {
+                throw ValidationError("--metrics must be HOST:PORT such as 127.0.0.1:9464, not \(text)")
+            }
+            return address
+        }
+        if printConfig {
+            print(try configurationReport(layers), terminator: "")
+            return
+        }
+        LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "jobstored")
+        for warning in layers.warnings { logger.warning("\(warning)") }
+        if let file = layers.configFile { logger.info("configuration file \(file)") }
         signal(SIGPIPE, SIG_IGN)
         // Handle termination signals on this thread only: block them before any thread starts.
         var signals = sigset_t()
@@ -97,13 +155,19 @@ struct Daemon: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let path = try socket ?? SocketPath.defaultPath(preparingDirectory: true)
+        let passed = try SocketActivation.passedListener()
+        let path = try passed.flatMap(SocketActivation.path(of:)) ?? socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let (backend, stores) = try backends()
         // Listen first: from here on connections queue for this daemon (none is refused).
         let listener: SocketServer.PreparedListener
         do {
-            listener = try SocketServer.prepareListener(path: path, takeover: takeover)
+            if let passed {
+                listener = passed
+                logger.notice("serving the socket systemd passed: \(path)")
+            } else {
+                listener = try SocketServer.prepareListener(path: path, takeover: takeover)
+            }
         } catch {
             logger.critical("cannot serve \(path): \(error)")
             throw ExitCode(2)
@@ -125,6 +189,18 @@ struct Daemon: ParsableCommand {
                                       backendRequests: { Self.backendRequests(counters) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs), midFrameTimeout: frameTimeout)
+        var metricsServer: MetricsHTTPServer?
+        if let metricsAddress {
+            do {
+                let page = MetricsPage(stats: stats, handler: handler, counters: counters)
+                metricsServer = try MetricsHTTPServer(host: metricsAddress.host, port: metricsAddress.port, render: { page.render() })
+                metricsServer?.start()
+                logger.notice("metrics at http://\(metricsAddress.host):\(metricsServer!.port)/metrics")
+            } catch {
+                logger.critical("\(error)")
+                throw ExitCode(2)
+            }
+        }
         do {
             try server.start(listeningOn: listener)
         } catch {
@@ -135,6 +211,7 @@ struct Daemon: ParsableCommand {
         sigwait(&signals, &received)
         logger.info("received signal \(received); draining calls in flight (deadline \(shutdownDeadline)s)")
         let left = server.shutdown(deadline: shutdownDeadline)
+        metricsServer?.stop()
         if left > 0 { throw ExitCode(1) }
         cache?.close()
     }

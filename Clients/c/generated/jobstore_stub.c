@@ -38,6 +38,7 @@ const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT] = {
     "ImportFile",
     "ExportFile",
     "AssignFileId",
+    "ListFiles",
 };
 
 int jobstore_hello(jobstore_conn *conn, const Jobstore__HelloRequest *request, Jobstore__HelloResponse **response, jobstore_status *status) {
@@ -213,4 +214,9 @@ int jobstore_export_file(jobstore_conn *conn, const Jobstore__ExportFileRequest 
 int jobstore_assign_file_id(jobstore_conn *conn, const Jobstore__WriteFileRequest *request, Jobstore__FileInfo **response, jobstore_status *status) {
     return jobstore_call(conn, 34, (const ProtobufCMessage *)request, -1, NULL, NULL, NULL, NULL,
                          &jobstore__file_info__descriptor, (ProtobufCMessage **)response, status);
+}
+
+int jobstore_list_files(jobstore_conn *conn, const Jobstore__ListFilesRequest *request, Jobstore__ListFilesResponse **response, jobstore_status *status) {
+    return jobstore_call(conn, 35, (const ProtobufCMessage *)request, -1, NULL, NULL, NULL, NULL,
+                         &jobstore__list_files_response__descriptor, (ProtobufCMessage **)response, status);
 }

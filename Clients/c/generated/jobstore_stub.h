@@ -47,6 +47,7 @@ enum jobstore_method {
     JOBSTORE_METHOD_IMPORT_FILE = 32,
     JOBSTORE_METHOD_EXPORT_FILE = 33,
     JOBSTORE_METHOD_ASSIGN_FILE_ID = 34,
+    JOBSTORE_METHOD_LIST_FILES = 35,
     JOBSTORE_METHOD_COUNT
 };
 
@@ -275,6 +276,14 @@ int jobstore_export_file(jobstore_conn *conn, const Jobstore__ExportFileRequest 
  * Returns the status code (0: OK, *response set; free it with the message's __free_unpacked and NULL). On failure `status` (if given) has the code, kind and message.
  */
 int jobstore_assign_file_id(jobstore_conn *conn, const Jobstore__WriteFileRequest *request, Jobstore__FileInfo **response, jobstore_status *status);
+
+/**
+ * The files of a store, or of one job (those it deletes with it), with their sizes: for
+ * operators (`jobstore files`); Toil itself never lists files.
+ *
+ * Returns the status code (0: OK, *response set; free it with the message's __free_unpacked and NULL). On failure `status` (if given) has the code, kind and message.
+ */
+int jobstore_list_files(jobstore_conn *conn, const Jobstore__ListFilesRequest *request, Jobstore__ListFilesResponse **response, jobstore_status *status);
 
 #ifdef __cplusplus
 }

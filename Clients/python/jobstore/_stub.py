@@ -48,6 +48,7 @@ METHODS = (
     "ImportFile",
     "ExportFile",
     "AssignFileId",
+    "ListFiles",
 )
 
 # Methods whose request carries a file descriptor: required (True) or optional (False).
@@ -286,3 +287,11 @@ class JobStoreStub:
         Unary.
         """
         return self._unary(34, request, pb.FileInfo)
+
+    def list_files(self, request: pb.ListFilesRequest) -> pb.ListFilesResponse:
+        """The files of a store, or of one job (those it deletes with it), with their sizes: for
+        operators (`jobstore files`); Toil itself never lists files.
+
+        Unary.
+        """
+        return self._unary(35, request, pb.ListFilesResponse)

@@ -43,6 +43,9 @@ typedef struct Jobstore__SharedFileRequest Jobstore__SharedFileRequest;
 typedef struct Jobstore__WriteLogsRequest Jobstore__WriteLogsRequest;
 typedef struct Jobstore__ReadLogsRequest Jobstore__ReadLogsRequest;
 typedef struct Jobstore__ReadLogsResponse Jobstore__ReadLogsResponse;
+typedef struct Jobstore__ListFilesRequest Jobstore__ListFilesRequest;
+typedef struct Jobstore__FileEntry Jobstore__FileEntry;
+typedef struct Jobstore__ListFilesResponse Jobstore__ListFilesResponse;
 typedef struct Jobstore__PublicUrlRequest Jobstore__PublicUrlRequest;
 typedef struct Jobstore__UrlResponse Jobstore__UrlResponse;
 typedef struct Jobstore__ImportFileRequest Jobstore__ImportFileRequest;
@@ -501,9 +504,65 @@ struct  Jobstore__ReadLogsResponse
    * empty: no more
    */
   char *next_page_token;
+  /*
+   * With read_all: a page_token that continues after the last message answered so far, set
+   * even when no more exist yet (to follow a store's logs as they are written).
+   */
+  char *resume_token;
 };
 #define JOBSTORE__READ_LOGS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__read_logs_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Jobstore__ListFilesRequest
+{
+  ProtobufCMessage base;
+  char *locator;
+  /*
+   * empty: every file of the store; else the files written for this job with cleanup
+   */
+  char *job_id;
+  /*
+   * empty: the first page
+   */
+  char *page_token;
+  /*
+   * 0: the server's default (1000)
+   */
+  uint32_t page_size;
+};
+#define JOBSTORE__LIST_FILES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__list_files_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Jobstore__FileEntry
+{
+  ProtobufCMessage base;
+  char *file_id;
+  uint64_t size;
+};
+#define JOBSTORE__FILE_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__file_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Jobstore__ListFilesResponse
+{
+  ProtobufCMessage base;
+  /*
+   * in file-id order
+   */
+  size_t n_files;
+  Jobstore__FileEntry **files;
+  /*
+   * empty: no more pages
+   */
+  char *next_page_token;
+};
+#define JOBSTORE__LIST_FILES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__list_files_response__descriptor) \
     , 0,NULL, (char *)protobuf_c_empty_string }
 
 
@@ -1218,6 +1277,63 @@ Jobstore__ReadLogsResponse *
 void   jobstore__read_logs_response__free_unpacked
                      (Jobstore__ReadLogsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Jobstore__ListFilesRequest methods */
+void   jobstore__list_files_request__init
+                     (Jobstore__ListFilesRequest         *message);
+size_t jobstore__list_files_request__get_packed_size
+                     (const Jobstore__ListFilesRequest   *message);
+size_t jobstore__list_files_request__pack
+                     (const Jobstore__ListFilesRequest   *message,
+                      uint8_t             *out);
+size_t jobstore__list_files_request__pack_to_buffer
+                     (const Jobstore__ListFilesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__ListFilesRequest *
+       jobstore__list_files_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__list_files_request__free_unpacked
+                     (Jobstore__ListFilesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Jobstore__FileEntry methods */
+void   jobstore__file_entry__init
+                     (Jobstore__FileEntry         *message);
+size_t jobstore__file_entry__get_packed_size
+                     (const Jobstore__FileEntry   *message);
+size_t jobstore__file_entry__pack
+                     (const Jobstore__FileEntry   *message,
+                      uint8_t             *out);
+size_t jobstore__file_entry__pack_to_buffer
+                     (const Jobstore__FileEntry   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__FileEntry *
+       jobstore__file_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__file_entry__free_unpacked
+                     (Jobstore__FileEntry *message,
+                      ProtobufCAllocator *allocator);
+/* Jobstore__ListFilesResponse methods */
+void   jobstore__list_files_response__init
+                     (Jobstore__ListFilesResponse         *message);
+size_t jobstore__list_files_response__get_packed_size
+                     (const Jobstore__ListFilesResponse   *message);
+size_t jobstore__list_files_response__pack
+                     (const Jobstore__ListFilesResponse   *message,
+                      uint8_t             *out);
+size_t jobstore__list_files_response__pack_to_buffer
+                     (const Jobstore__ListFilesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__ListFilesResponse *
+       jobstore__list_files_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__list_files_response__free_unpacked
+                     (Jobstore__ListFilesResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Jobstore__PublicUrlRequest methods */
 void   jobstore__public_url_request__init
                      (Jobstore__PublicUrlRequest         *message);
@@ -1456,6 +1572,15 @@ typedef void (*Jobstore__ReadLogsRequest_Closure)
 typedef void (*Jobstore__ReadLogsResponse_Closure)
                  (const Jobstore__ReadLogsResponse *message,
                   void *closure_data);
+typedef void (*Jobstore__ListFilesRequest_Closure)
+                 (const Jobstore__ListFilesRequest *message,
+                  void *closure_data);
+typedef void (*Jobstore__FileEntry_Closure)
+                 (const Jobstore__FileEntry *message,
+                  void *closure_data);
+typedef void (*Jobstore__ListFilesResponse_Closure)
+                 (const Jobstore__ListFilesResponse *message,
+                  void *closure_data);
 typedef void (*Jobstore__PublicUrlRequest_Closure)
                  (const Jobstore__PublicUrlRequest *message,
                   void *closure_data);
@@ -1627,6 +1752,10 @@ struct Jobstore__JobStore_Service
                          const Jobstore__WriteFileRequest *input,
                          Jobstore__FileInfo_Closure closure,
                          void *closure_data);
+  void (*list_files)(Jobstore__JobStore_Service *service,
+                     const Jobstore__ListFilesRequest *input,
+                     Jobstore__ListFilesResponse_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Jobstore__JobStore_ServiceDestroy)(Jobstore__JobStore_Service *);
 void jobstore__job_store__init (Jobstore__JobStore_Service *service,
@@ -1669,7 +1798,8 @@ void jobstore__job_store__init (Jobstore__JobStore_Service *service,
       function_prefix__ ## get_shared_public_url,\
       function_prefix__ ## import_file,\
       function_prefix__ ## export_file,\
-      function_prefix__ ## assign_file_id  }
+      function_prefix__ ## assign_file_id,\
+      function_prefix__ ## list_files  }
 void jobstore__job_store__hello(ProtobufCService *service,
                                 const Jobstore__HelloRequest *input,
                                 Jobstore__HelloResponse_Closure closure,
@@ -1810,6 +1940,10 @@ void jobstore__job_store__assign_file_id(ProtobufCService *service,
                                          const Jobstore__WriteFileRequest *input,
                                          Jobstore__FileInfo_Closure closure,
                                          void *closure_data);
+void jobstore__job_store__list_files(ProtobufCService *service,
+                                     const Jobstore__ListFilesRequest *input,
+                                     Jobstore__ListFilesResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1842,6 +1976,9 @@ extern const ProtobufCMessageDescriptor jobstore__shared_file_request__descripto
 extern const ProtobufCMessageDescriptor jobstore__write_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__list_files_request__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__file_entry__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__list_files_response__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__public_url_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__url_response__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__import_file_request__descriptor;

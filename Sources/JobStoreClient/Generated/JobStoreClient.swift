@@ -207,6 +207,13 @@ public struct JobStoreClient: Sendable {
         return try await FileInfo(serialized: connection.unary(.assignFileId, request.serialized()))
     }
 
+    /// The files of a store, or of one job (those it deletes with it), with their sizes: for
+    /// operators (`jobstore files`); Toil itself never lists files.
+    public func listFiles(_ request: ListFilesRequest) async throws -> ListFilesResponse {
+        try checkStrings(request)
+        return try await ListFilesResponse(serialized: connection.unary(.listFiles, request.serialized()))
+    }
+
     private func checkStrings(_ request: some WireMessage) throws {
         if request.containsNUL {
             throw JobStoreError(.invalidArgument, "string fields may not contain NUL characters", kind: .invalidName)

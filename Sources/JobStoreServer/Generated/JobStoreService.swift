@@ -61,6 +61,9 @@ public protocol JobStoreService: Sendable {
     /// Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
     /// it before the content (Toil's write_file_stream yields it); pass it as file_id.
     func assignFileId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo
+    /// The files of a store, or of one job (those it deletes with it), with their sizes: for
+    /// operators (`jobstore files`); Toil itself never lists files.
+    func listFiles(_ request: ListFilesRequest, call: ServerCall) throws -> ListFilesResponse
 }
 
 extension JobStoreService {
@@ -137,6 +140,8 @@ extension JobStoreService {
             return try exportFile(ExportFileRequest(serialized: payload), call: call).serialized()
         case .assignFileId:
             return try assignFileId(WriteFileRequest(serialized: payload), call: call).serialized()
+        case .listFiles:
+            return try listFiles(ListFilesRequest(serialized: payload), call: call).serialized()
         }
     }
 }

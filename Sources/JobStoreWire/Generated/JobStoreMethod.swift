@@ -59,6 +59,9 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
     /// Claim the id a new file will have (a UUID, or a hinted slot), for writers that must know
     /// it before the content (Toil's write_file_stream yields it); pass it as file_id.
     case assignFileId = 34
+    /// The files of a store, or of one job (those it deletes with it), with their sizes: for
+    /// operators (`jobstore files`); Toil itself never lists files.
+    case listFiles = 35
 
     /// The rpc's name as declared in the proto.
     public var name: String {
@@ -98,6 +101,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .importFile: "ImportFile"
         case .exportFile: "ExportFile"
         case .assignFileId: "AssignFileId"
+        case .listFiles: "ListFiles"
         }
     }
 
@@ -139,6 +143,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .importFile: .unary
         case .exportFile: .unary
         case .assignFileId: .unary
+        case .listFiles: .unary
         }
     }
 
@@ -180,6 +185,7 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .importFile: .none
         case .exportFile: .none
         case .assignFileId: .none
+        case .listFiles: .none
         }
     }
 }

@@ -1509,16 +1509,21 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
     public var messages: [[UInt8]]
     /// empty: no more
     public var nextPageToken: String
+    /// With read_all: a page_token that continues after the last message answered so far, set
+    /// even when no more exist yet (to follow a store's logs as they are written).
+    public var resumeToken: String
 
-    public init(messages: [[UInt8]] = [], nextPageToken: String = "") {
+    public init(messages: [[UInt8]] = [], nextPageToken: String = "", resumeToken: String = "") {
         self.messages = messages
         self.nextPageToken = nextPageToken
+        self.resumeToken = resumeToken
     }
 
     init(c: Jobstore__ReadLogsResponse) {
         self.init(
             messages: (0..<c.n_messages).map { CArena.bytes(c.messages[$0]) },
-            nextPageToken: CArena.string(c.next_page_token)
+            nextPageToken: CArena.string(c.next_page_token),
+            resumeToken: CArena.string(c.resume_token)
         )
     }
 
@@ -1533,11 +1538,12 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
         c.n_messages = messages.count
         c.messages = arena.array(messages.map { arena.bytes($0) })
         c.next_page_token = arena.string(nextPageToken)
+        c.resume_token = arena.string(resumeToken)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        nextPageToken.utf8.contains(0)
+        nextPageToken.utf8.contains(0) || resumeToken.utf8.contains(0)
     }
 
     public func serialized() -> [UInt8] {
@@ -1555,6 +1561,176 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
             throw WireDecodingError(message: "ReadLogsResponse")
         }
         defer { jobstore__read_logs_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct ListFilesRequest: WireMessage, Equatable, Hashable {
+    public var locator: String
+    /// empty: every file of the store; else the files written for this job with cleanup
+    public var jobId: String
+    /// empty: the first page
+    public var pageToken: String
+    /// 0: the server's default (1000)
+    public var pageSize: UInt32
+
+    public init(locator: String = "", jobId: String = "", pageToken: String = "", pageSize: UInt32 = 0) {
+        self.locator = locator
+        self.jobId = jobId
+        self.pageToken = pageToken
+        self.pageSize = pageSize
+    }
+
+    init(c: Jobstore__ListFilesRequest) {
+        self.init(
+            locator: CArena.string(c.locator),
+            jobId: CArena.string(c.job_id),
+            pageToken: CArena.string(c.page_token),
+            pageSize: c.page_size
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__ListFilesRequest> {
+        let p = arena.allocate(Jobstore__ListFilesRequest.self)
+        jobstore__list_files_request__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__ListFilesRequest, _ arena: CArena) {
+        c.locator = arena.string(locator)
+        c.job_id = arena.string(jobId)
+        c.page_token = arena.string(pageToken)
+        c.page_size = pageSize
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        locator.utf8.contains(0) || jobId.utf8.contains(0) || pageToken.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__list_files_request__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__list_files_request__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__list_files_request__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "ListFilesRequest")
+        }
+        defer { jobstore__list_files_request__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct FileEntry: WireMessage, Equatable, Hashable {
+    public var fileId: String
+    public var size: UInt64
+
+    public init(fileId: String = "", size: UInt64 = 0) {
+        self.fileId = fileId
+        self.size = size
+    }
+
+    init(c: Jobstore__FileEntry) {
+        self.init(
+            fileId: CArena.string(c.file_id),
+            size: c.size
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__FileEntry> {
+        let p = arena.allocate(Jobstore__FileEntry.self)
+        jobstore__file_entry__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__FileEntry, _ arena: CArena) {
+        c.file_id = arena.string(fileId)
+        c.size = size
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        fileId.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__file_entry__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__file_entry__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__file_entry__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "FileEntry")
+        }
+        defer { jobstore__file_entry__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct ListFilesResponse: WireMessage, Equatable, Hashable {
+    /// in file-id order
+    public var files: [FileEntry]
+    /// empty: no more pages
+    public var nextPageToken: String
+
+    public init(files: [FileEntry] = [], nextPageToken: String = "") {
+        self.files = files
+        self.nextPageToken = nextPageToken
+    }
+
+    init(c: Jobstore__ListFilesResponse) {
+        self.init(
+            files: (0..<c.n_files).compactMap { c.files[$0].map { FileEntry(c: $0.pointee) } },
+            nextPageToken: CArena.string(c.next_page_token)
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__ListFilesResponse> {
+        let p = arena.allocate(Jobstore__ListFilesResponse.self)
+        jobstore__list_files_response__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__ListFilesResponse, _ arena: CArena) {
+        c.n_files = files.count
+        c.files = arena.array(files.map { Optional($0.cMessage(arena)) })
+        c.next_page_token = arena.string(nextPageToken)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        files.contains { $0.containsNUL } || nextPageToken.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__list_files_response__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__list_files_response__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__list_files_response__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "ListFilesResponse")
+        }
+        defer { jobstore__list_files_response__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }

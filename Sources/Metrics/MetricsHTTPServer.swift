@@ -1,0 +1,127 @@
+import Foundation
+
+/// The optional Prometheus endpoint (`jobstored --metrics HOST:PORT`): a minimal HTTP/1.x
+/// server answering `GET /metrics` with the page `render` makes, one connection at a time.
+///
+/// Why not an HTTP framework: scrapes come every few seconds from one Prometheus; a blocking
+/// accept loop on one thread with a read deadline is enough and adds no dependency. Requests
+/// are read with a 5-s timeout and at most 8 KiB of headers, so a stuck client cannot hold it.
+public final class MetricsHTTPServer: @unchecked Sendable {
+    public let host: String
+    /// The port bound (the one asked for, or the kernel's choice for 0).
+    public private(set) var port: UInt16 = 0
+    private let render: @Sendable () -> String
+    private var fd: Int32 = -1
+
+    public init(host: String, port: UInt16, render: @escaping @Sendable () -> String) throws {
+        self.host = host
+        self.render = render
+        fd = try Self.listen(host: host, port: port, boundPort: &self.port)
+    }
+
+    /// Parses `HOST:PORT` (`[v6]:PORT` for IPv6; a bare `:PORT` means 127.0.0.1).
+    public static func parseAddress(_ text: String) -> (host: String, port: UInt16)? {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    private static func listen(host: String, port: UInt16, boundPort: inout UInt16) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
+            throw MetricsError("--metrics needs a numeric address such as 127.0.0.1:9464, not \(host)")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw MetricsError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0, Glibc.listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw MetricsError("cannot listen on \(host):\(port): \(reason)")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) } }
+        boundPort = withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        return fd
+    }
+
+    /// Serves on a thread of its own until `stop()`.
+    public func start() {
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "jobstored-metrics"
+        thread.start()
+    }
+
+    public func stop() {
+        let listening = fd
+        fd = -1
+        shutdown(listening, Int32(SHUT_RDWR))
+        close(listening)
+    }
+
+    private func acceptLoop() {
+        while true {
+            let listening = fd
+            guard listening >= 0 else { return }
+            let client = accept(listening, nil, nil)
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            serve(client)
+            close(client)
+        }
+    }
+
+    private func serve(_ client: Int32) {
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while request.count < 8192 {
+            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return }
+            request += buffer[0..<n]
+            if request.count >= 4, Self.endsHeaders(request) { break }
+        }
+        let line = String(decoding: request.prefix { $0 != 0x0d && $0 != 0x0a }, as: UTF8.self).split(separator: " ")
+        let response: String
+        if line.count >= 2, line[0] == "GET" || line[0] == "HEAD", line[1] == "/metrics" || line[1].hasPrefix("/metrics?") {
+            let body = render()
+            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + (line[0] == "GET" ? body : "")
+        } else if line.count >= 2, line[0] != "GET" && line[0] != "HEAD" {
+            response = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        } else {
+            let body = "jobstored serves metrics at /metrics\n"
+            response = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        }
+        var bytes = Array(response.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
+    static func endsHeaders(_ bytes: [UInt8]) -> Bool {
+        let tail = bytes.suffix(4)
+        return Array(tail) == [0x0d, 0x0a, 0x0d, 0x0a] || Array(tail.suffix(2)) == [0x0a, 0x0a]
+    }
+}
+
+/// A metrics endpoint that cannot start.
+public struct MetricsError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import JobStoreClient
+import JobStoreWire
+
+extension JobStoreCommand {
+    /// `jobstore cat LOCATOR FILE_ID`: a file's bytes on stdout.
+    struct Cat: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a file (or with --shared, a shared file) to stdout.")
+        @OptionGroup var store: StoreArguments
+        @Argument(help: "The file id (with --shared: the shared file's name).")
+        var file: String
+        @Flag(help: "FILE is a shared file's name.")
+        var shared = false
+
+        func run() async throws {
+            try await reportingFailures {
+                let client = try await store.open()
+                defer { client.connection.close() }
+                let out = try LocalTarget(.standardStream, defaultName: "")
+                if shared {
+                    _ = try await client.readSharedFileStream(SharedFileRequest(locator: store.locator, name: file)) { try out.write($0) }
+                } else {
+                    _ = try await client.readFileStream(FileRequest(locator: store.locator, fileId: file)) { try out.write($0) }
+                }
+            }
+        }
+    }
+
+    /// `jobstore logs LOCATOR`: the messages workers logged to the store.
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the log messages workers wrote to a store.",
+            discussion: """
+            Without --all, prints the messages not read before and marks them read, as Toil's leader does: \
+            a leader still running will not see them. --all prints every message and marks nothing.
+            """)
+        @OptionGroup var store: StoreArguments
+        @Flag(help: "Every message, read before or not; nothing is marked read.")
+        var all = false
+        @Flag(help: "Keep printing new messages (polling every --poll-interval seconds) until interrupted.")
+        var follow = false
+        @Option(help: "Seconds between polls with --follow.")
+        var pollInterval: Double = 1
+        @Flag(help: "One JSON object per message ({\"message\": ...}), one per line.")
+        var json = false
+
+        func run() async throws {
+            try await reportingFailures {
+                let client = try await store.open()
+                defer { client.connection.close() }
+                var token = ""
+                while true {
+                    let page = try await client.readLogs(ReadLogsRequest(locator: store.locator, readAll: all, pageToken: all ? token : ""))
+                    for message in page.messages { try show(message) }
+                    fflush(nil)
+                    if all { token = page.resumeToken }
+                    if !page.nextPageToken.isEmpty { continue }
+                    guard follow else { return }
+                    try await Task.sleep(nanoseconds: UInt64(max(pollInterval, 0.05) * 1e9))
+                }
+            }
+        }
+
+        func show(_ message: [UInt8]) throws {
+            let text = String(decoding: message, as: UTF8.self)
+            if json {
+                try printJSON(["message": text])
+            } else {
+                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            }
+        }
+    }
+}
