@@ -1,17 +1,21 @@
 import Foundation
 
 /// The optional Prometheus endpoint (`jobstored --metrics HOST:PORT`): a minimal HTTP/1.x
-/// server answering `GET /metrics` with the page `render` makes, one connection at a time.
+/// server answering `GET /metrics` with the page `render` makes.
 ///
-/// Why not an HTTP framework: scrapes come every few seconds from one Prometheus; a blocking
-/// accept loop on one thread with a read deadline is enough and adds no dependency. Requests
-/// are read with a 5-s timeout and at most 8 KiB of headers, so a stuck client cannot hold it.
+/// Why not an HTTP framework: scrapes come every few seconds from one or two Prometheus
+/// servers; a blocking accept loop and a thread per connection (at most 8 at once) is enough
+/// and adds no dependency. Requests are read with a 5-s timeout and at most 8 KiB of headers,
+/// so a stuck client holds one thread for 5 s and never delays another scrape.
 public final class MetricsHTTPServer: @unchecked Sendable {
     public let host: String
     /// The port bound (the one asked for, or the kernel's choice for 0).
     public private(set) var port: UInt16 = 0
     private let render: @Sendable () -> String
     private var fd: Int32 = -1
+    private let active = NSLock()
+    private var serving = 0
+    static let maxConnections = 8
 
     public init(host: String, port: UInt16, render: @escaping @Sendable () -> String) throws {
         self.host = host
@@ -78,8 +82,23 @@ public final class MetricsHTTPServer: @unchecked Sendable {
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            serve(client)
-            close(client)
+            active.lock()
+            let admitted = serving < Self.maxConnections
+            if admitted { serving += 1 }
+            active.unlock()
+            guard admitted else {
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                serve(client)
+                close(client)
+                active.lock()
+                serving -= 1
+                active.unlock()
+            }
+            thread.name = "jobstored-metrics-client"
+            thread.start()
         }
     }
 

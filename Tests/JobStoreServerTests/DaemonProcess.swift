@@ -26,18 +26,20 @@ final class DaemonProcess: @unchecked Sendable {
     /// The daemon's stderr, when the test asked to keep it (`captureLog`).
     var logPath: String { directory + "/daemon.log" }
 
+    /// - Parameter bare: pass only `extraArguments` (the socket must then come from
+    ///   `JOBSTORED_SOCKET` in `environment`): for tests of the configuration layers.
     init(socket explicitSocket: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
-         captureLog: Bool = false) throws {
+         captureLog: Bool = false, bare: Bool = false) throws {
         directory = NSTemporaryDirectory() + "jobstored-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        socket = explicitSocket ?? directory + "/d.sock"
+        socket = bare ? environment["JOBSTORED_SOCKET"] ?? "" : explicitSocket ?? directory + "/d.sock"
         storeRoot = directory + "/stores"
         try FileManager.default.createDirectory(atPath: storeRoot, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         // Each daemon caches in its scratch directory unless the test says otherwise.
         let cacheArguments = extraArguments.contains("--cache-dir") || extraArguments.contains("--no-cache")
             ? [] : ["--cache-dir", directory + "/cache"]
-        process.arguments = ["--socket", socket, "--no-fsync", "--log-level", "warning"] + cacheArguments + extraArguments
+        process.arguments = bare ? extraArguments : ["--socket", socket, "--no-fsync", "--log-level", "warning"] + cacheArguments + extraArguments
         if captureLog {
             FileManager.default.createFile(atPath: directory + "/daemon.log", contents: nil)
             process.standardError = FileHandle(forWritingAtPath: directory + "/daemon.log")
@@ -47,7 +49,7 @@ final class DaemonProcess: @unchecked Sendable {
         // Only the AWS settings a test gives: an inherited credential or endpoint must never
         // send a test's traffic anywhere but the local S3 server.
         // Nor may the daemon look for credentials in the developer's files or on 169.254.x.
-        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+        let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("JOBSTORED_") }
         let isolated = ["AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": directory + "/no-credentials",
                         "AWS_CONFIG_FILE": directory + "/no-config"]
         process.environment = inherited.merging(isolated) { $1 }.merging(environment) { $1 }
