@@ -178,13 +178,27 @@ public final class ClientConnection: @unchecked Sendable {
             try link.writer.send(header, payload: payload, passing: fd)
         } catch {
             forget(id)
-            throw JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
+            throw refusal(of: link) ?? JobStoreError(.unavailable, "connection to jobstored lost: \(error)")
         }
+    }
+
+    /// Why the daemon closed `link`, when it said so (a refused peer's PERMISSION_DENIED): a
+    /// send that found the connection closed waits a moment for the reader to read it.
+    private func refusal(of link: Link) -> JobStoreError? {
+        for _ in 0..<200 {
+            lock.lock()
+            let lost = link === self.link ? lostReason : nil
+            lock.unlock()
+            if let lost { return lost.code == .unavailable ? nil : lost }
+            usleep(5000)
+        }
+        return nil
     }
 
     private func readLoop(_ link: Link) {
         let reader = FrameReader(fd: link.fd)
         var reason = "closed by the daemon"
+        var refusal: JobStoreError?
         while true {
             let frame: Frame
             do {
@@ -215,8 +229,10 @@ public final class ClientConnection: @unchecked Sendable {
                     var error = JobStoreError(status: status)
                     error.code = code
                     if id == 0 && call == nil {
-                        // A connection-level refusal (PERMISSION_DENIED): it ends the connection.
+                        // A connection-level refusal (PERMISSION_DENIED): it ends the connection,
+                        // and every call fails with it (not UNAVAILABLE: waiting will not help).
                         reason = error.description
+                        refusal = JobStoreError(error.code, "jobstored refused this connection: \(error.message)", kind: error.kind)
                     }
                     call?.push(.response(.failure(error)))
                 }
@@ -229,7 +245,7 @@ public final class ClientConnection: @unchecked Sendable {
             lock.unlock()
             return
         }
-        let lost = JobStoreError(.unavailable, "connection to jobstored lost: \(reason)")
+        let lost = refusal ?? JobStoreError(.unavailable, "connection to jobstored lost: \(reason)")
         lostReason = lost
         let calls = Array(pending.values)
         pending = [:]

@@ -30,10 +30,21 @@ extension JobStoreCommand {
     struct Ping: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
         @OptionGroup var options: SocketOption
+        @Option(help: "Seconds to wait for a daemon that is not answering yet (one starting up).")
+        var wait: Double = 0
 
         func run() async throws {
             try await reportingFailures {
-                let client = try options.connect()
+                let deadline = Date().addingTimeInterval(wait)
+                var connected: JobStoreClient?
+                while connected == nil {
+                    do {
+                        connected = try options.connect()
+                    } catch let failure as CommandFailure where failure.status == CommandFailure.unreachable && Date() < deadline {
+                        try await Task.sleep(nanoseconds: 100_000_000)
+                    }
+                }
+                let client = connected!
                 defer { client.connection.close() }
                 let start = DispatchTime.now().uptimeNanoseconds
                 _ = try await client.ping()

@@ -38,6 +38,30 @@ final class AccessTests: XCTestCase {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Runs a program as `uid`, stderr into the output; "cannot exec" when `uid` may not run it
+    /// (a checkout under a private directory).
+    func runAs(uid: Int, _ command: [String]) throws -> (status: Int32, output: String) {
+        let script = """
+        import os, sys
+        os.setgroups([]); os.setgid(\(uid)); os.setuid(\(uid))
+        os.dup2(1, 2)
+        try:
+            os.execv(sys.argv[1], sys.argv[1:])
+        except OSError as e:
+            print("cannot exec", e); sys.exit(126)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script] + command
+        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("JOBSTORED_") }
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     func testAnotherUserIsRefusedUnlessAllowed() throws {
         try XCTSkipUnless(getuid() == 0, "needs root to act as another user")
         let nobody = 65534
@@ -51,6 +75,12 @@ final class AccessTests: XCTestCase {
         XCTAssertEqual(try pingAs(uid: nobody, socket: daemon.socket), "status 7 call 0", "PERMISSION_DENIED")
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("refused connection") && log.contains("uid \(nobody)"), log)
+        // The command line reports the refusal as such: exit 4 (permission denied), not 69.
+        let cli = try runAs(uid: nobody, [CommandRunner.binary, "status", "--socket", daemon.socket])
+        if !cli.output.contains("cannot exec") {
+            XCTAssertEqual(cli.status, 4, cli.output)
+            XCTAssertTrue(cli.output.contains("jobstore: error: jobstored refused this connection: uid \(nobody) may not use this daemon"), cli.output)
+        }
 
         let allowing = try DaemonProcess(extraArguments: ["--allow-uid", "\(nobody)"])
         defer { allowing.stop() }
