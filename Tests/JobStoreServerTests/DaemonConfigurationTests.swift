@@ -197,4 +197,24 @@ final class DaemonConfigurationTests: XCTestCase {
         }
         throw PlainHTTP.Failure(description: "no daemon \(index) in \(log)")
     }
+
+    /// packaging/jobstored.conf.example stays valid: as shipped (all commented) and with every
+    /// setting uncommented (each key a real setting, each value accepted).
+    func testTheExampleConfigurationFileIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let example = root.appendingPathComponent("packaging/jobstored.conf.example").path
+        let shipped = try daemon(["--config", example, "--print-config"])
+        XCTAssertEqual(shipped.status, 0, shipped.errors)
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+        let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard let match = line.firstMatch(of: /^# ?([a-z0-9-]+ = .*)$/) else { return String(line) }
+            return String(match.1)
+        }.joined(separator: "\n")
+        let file = directory + "/uncommented.conf"
+        try uncommented.write(toFile: file, atomically: true, encoding: .utf8)
+        let all = try daemon(["--config", file, "--print-config"])
+        XCTAssertEqual(all.status, 0, all.errors)
+        let fromFile = all.output.split(separator: "\n").filter { $0.contains("# file \(file):") }
+        XCTAssertGreaterThanOrEqual(fromFile.count, 20, all.output)
+    }
 }
