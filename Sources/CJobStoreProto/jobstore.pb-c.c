@@ -3211,7 +3211,7 @@ const ProtobufCMessageDescriptor jobstore__write_logs_request__descriptor =
   (ProtobufCMessageInit) jobstore__write_logs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descriptors[5] =
 {
   {
     "locator",
@@ -3261,17 +3261,30 @@ static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "overlap_seconds",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ReadLogsRequest, overlap_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__read_logs_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
   3,   /* field[3] = max_messages */
+  4,   /* field[4] = overlap_seconds */
   2,   /* field[2] = page_token */
   1,   /* field[1] = read_all */
 };
 static const ProtobufCIntRange jobstore__read_logs_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor =
 {
@@ -3281,14 +3294,14 @@ const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor =
   "Jobstore__ReadLogsRequest",
   "jobstore",
   sizeof(Jobstore__ReadLogsRequest),
-  4,
+  5,
   jobstore__read_logs_request__field_descriptors,
   jobstore__read_logs_request__field_indices_by_name,
   1,  jobstore__read_logs_request__number_ranges,
   (ProtobufCMessageInit) jobstore__read_logs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descriptors[4] =
 {
   {
     "messages",
@@ -3326,8 +3339,21 @@ static const ProtobufCFieldDescriptor jobstore__read_logs_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "keys",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Jobstore__ReadLogsResponse, n_keys),
+    offsetof(Jobstore__ReadLogsResponse, keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__read_logs_response__field_indices_by_name[] = {
+  3,   /* field[3] = keys */
   0,   /* field[0] = messages */
   1,   /* field[1] = next_page_token */
   2,   /* field[2] = resume_token */
@@ -3335,7 +3361,7 @@ static const unsigned jobstore__read_logs_response__field_indices_by_name[] = {
 static const ProtobufCIntRange jobstore__read_logs_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor =
 {
@@ -3345,7 +3371,7 @@ const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor =
   "Jobstore__ReadLogsResponse",
   "jobstore",
   sizeof(Jobstore__ReadLogsResponse),
-  3,
+  4,
   jobstore__read_logs_response__field_descriptors,
   jobstore__read_logs_response__field_indices_by_name,
   1,  jobstore__read_logs_response__number_ranges,

@@ -21,18 +21,28 @@ extension JobStore {
                 throw JobStoreFailure(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
             }
         }
-        // "files-flat/" sorts before "files/" ('-' < '/'): one listing of "files" walks both.
+        // Flat files, then hinted ones: two listings, each of its own prefix (a listing of
+        // "files" would walk every key of a local store). The token is the last key answered.
         var files: [(id: String, size: UInt64)] = []
         var startAfter = pageToken
-        while files.count < size {
-            let page = try mapped { try store.list(bucket, prefix: "files", startAfter: startAfter, maxKeys: size - files.count) }
-            for object in page.objects {
-                startAfter = object.key
-                if let id = Self.fileID(ofKey: object.key) { files.append((id, object.size)) }
+        for prefix in [Keys.flatFiles, Keys.hintedFiles] {
+            if !startAfter.isEmpty && !startAfter.hasPrefix(prefix) {
+                // A token from the other prefix: the flat files were listed already.
+                if prefix == Keys.flatFiles { continue }
+                startAfter = ""
             }
-            guard page.truncated, !page.objects.isEmpty else { return FileListing(files: files, nextPageToken: "") }
+            while files.count < size {
+                let page = try mapped { try store.list(bucket, prefix: prefix, startAfter: startAfter, maxKeys: size - files.count) }
+                for object in page.objects {
+                    startAfter = object.key
+                    if let id = Self.fileID(ofKey: object.key) { files.append((id, object.size)) }
+                }
+                guard page.truncated, !page.objects.isEmpty else { break }
+            }
+            if files.count >= size { return FileListing(files: files, nextPageToken: startAfter) }
+            startAfter = ""
         }
-        return FileListing(files: files, nextPageToken: startAfter)
+        return FileListing(files: files, nextPageToken: "")
     }
 
     /// The file id a key under `files-flat/` or `files/` stores, or nil for tombstones and

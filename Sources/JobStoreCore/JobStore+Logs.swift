@@ -23,29 +23,39 @@ extension JobStore {
         public var nextPageToken: String
         /// With `readAll`: where to continue after this page's last message, even at the end.
         public var resumeToken: String = ""
+        /// With `readAll`: each message's key.
+        public var keys: [String] = []
     }
 
     /// Logs not read before (which become read), or every log when `readAll`, in key order.
     /// A page holds at most `maxMessages` messages and about 8 MiB; a non-empty
     /// `nextPageToken` means more remain.
-    public func readLogs(readAll: Bool, pageToken: String, maxMessages: Int) throws -> LogPage {
+    /// With `readAll`, `overlapSeconds` starts the listing that long before `pageToken`'s time.
+    public func readLogs(readAll: Bool, pageToken: String, maxMessages: Int, overlapSeconds: Int = 0) throws -> LogPage {
         let limit = maxMessages <= 0 ? 1000 : min(maxMessages, 10_000)
         let byteBudget = 8 << 20
         if readAll {
-            let page = try mapped { try store.list(bucket, prefix: Keys.logs, startAfter: pageToken, maxKeys: limit) }
+            if !pageToken.isEmpty && !pageToken.hasPrefix(Keys.logs) {
+                throw JobStoreFailure(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
+            }
+            let overlap = Double(min(overlapSeconds, 86_400))
+            let startAfter = overlap > 0 && !pageToken.isEmpty ? Self.shiftedLogKey(pageToken, by: -overlap) ?? pageToken : pageToken
+            let page = try mapped { try store.list(bucket, prefix: Keys.logs, startAfter: startAfter, maxKeys: limit) }
             var messages: [[UInt8]] = []
+            var keys: [String] = []
             var bytes = 0
             var last = ""
             for object in page.objects {
                 if !messages.isEmpty && bytes + Int(object.size) > byteBudget { break }
                 guard let body = try readLog(object.key) else { continue }
                 messages.append(body)
+                keys.append(object.key)
                 bytes += body.count
                 last = object.key
             }
             let more = page.truncated || last != page.objects.last?.key
             return LogPage(messages: messages, nextPageToken: more && !last.isEmpty ? last : "",
-                           resumeToken: last.isEmpty ? pageToken : last)
+                           resumeToken: max(last, pageToken), keys: keys)
         }
 
         logLock.lock()

@@ -242,8 +242,10 @@ public final class JobStoreHandler: JobStoreService {
 
     public func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse {
         let page = try store(request.locator).readLogs(readAll: request.readAll, pageToken: request.pageToken,
-                                                       maxMessages: Int(request.maxMessages))
-        return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken, resumeToken: page.resumeToken)
+                                                       maxMessages: Int(request.maxMessages),
+                                                       overlapSeconds: Int(request.overlapSeconds))
+        return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken, resumeToken: page.resumeToken,
+                                keys: page.keys)
     }
 
     // MARK: URLs

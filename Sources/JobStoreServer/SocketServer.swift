@@ -113,11 +113,14 @@ public final class SocketServer: @unchecked Sendable {
             }
             let fd = accept(listener, nil, nil)
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE {
+                // EAGAIN: a passed socket may be non-blocking (NonBlocking=yes) after a wakeup
+                // another process took.
+                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE || errno == EAGAIN {
                     if errno == EMFILE || errno == ENFILE { usleep(10_000) }
                     if isStopping { return }
                     continue
                 }
+                if !isStopping { logger.critical("accept on \(path) failed: \(String(cString: strerror(errno))); no new connections") }
                 return
             }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)

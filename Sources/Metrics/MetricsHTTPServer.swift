@@ -12,15 +12,19 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     /// The port bound (the one asked for, or the kernel's choice for 0).
     public private(set) var port: UInt16 = 0
     private let render: @Sendable () -> String
-    private var fd: Int32 = -1
+    /// The listening socket: set once by init, closed by the accept thread when it ends.
+    private let fd: Int32
     private let active = NSLock()
     private var serving = 0
+    private var stopped = false
     static let maxConnections = 8
 
     public init(host: String, port: UInt16, render: @escaping @Sendable () -> String) throws {
         self.host = host
         self.render = render
-        fd = try Self.listen(host: host, port: port, boundPort: &self.port)
+        var bound: UInt16 = 0
+        fd = try Self.listen(host: host, port: port, boundPort: &bound)
+        self.port = bound
     }
 
     /// Parses `HOST:PORT` (`[v6]:PORT` for IPv6; a bare `:PORT` means 127.0.0.1).
@@ -45,9 +49,9 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0, Glibc.listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
             close(fd)
-            throw MetricsError("cannot listen on \(host):\(port): \(reason)")
+            throw MetricsError("cannot listen on \(host):\(port): \(String(cString: strerror(code)))", addressInUse: code == EADDRINUSE)
         }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -65,20 +69,34 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         thread.start()
     }
 
+    /// Stops accepting: the accept thread wakes (shutdown makes accept fail), sees the flag and
+    /// closes the socket itself, so no thread ever uses a closed descriptor number.
     public func stop() {
-        let listening = fd
-        fd = -1
-        shutdown(listening, Int32(SHUT_RDWR))
-        close(listening)
+        active.lock()
+        stopped = true
+        active.unlock()
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    private var isStopped: Bool {
+        active.lock()
+        defer { active.unlock() }
+        return stopped
     }
 
     private func acceptLoop() {
+        defer { close(fd) }
         while true {
-            let listening = fd
-            guard listening >= 0 else { return }
-            let client = accept(listening, nil, nil)
+            let client = accept(fd, nil, nil)
+            if isStopped {
+                if client >= 0 { close(client) }
+                return
+            }
             if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EMFILE || errno == ENFILE {
+                    if errno == EMFILE || errno == ENFILE { usleep(10_000) }
+                    continue
+                }
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
@@ -112,7 +130,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return }
             request += buffer[0..<n]
-            if request.count >= 4, Self.endsHeaders(request) { break }
+            if Self.endsHeaders(request) { break }
         }
         let line = String(decoding: request.prefix { $0 != 0x0d && $0 != 0x0a }, as: UTF8.self).split(separator: " ")
         let response: String
@@ -133,14 +151,27 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         }
     }
 
+    /// Whether the request's header block is complete (a blank line anywhere; a body or a
+    /// pipelined request after it is ignored).
     static func endsHeaders(_ bytes: [UInt8]) -> Bool {
-        let tail = bytes.suffix(4)
-        return Array(tail) == [0x0d, 0x0a, 0x0d, 0x0a] || Array(tail.suffix(2)) == [0x0a, 0x0a]
+        var i = 0
+        while i + 1 < bytes.count {
+            if bytes[i] == 0x0a && (bytes[i + 1] == 0x0a || (bytes[i + 1] == 0x0d && i + 2 < bytes.count && bytes[i + 2] == 0x0a)) {
+                return true
+            }
+            i += 1
+        }
+        return false
     }
 }
 
 /// A metrics endpoint that cannot start.
 public struct MetricsError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// The address is taken (by a daemon being replaced, while it drains).
+    public let addressInUse: Bool
+    init(_ description: String, addressInUse: Bool = false) {
+        self.description = description
+        self.addressInUse = addressInUse
+    }
 }

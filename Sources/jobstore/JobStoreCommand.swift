@@ -32,7 +32,10 @@ struct SocketOption: ParsableArguments {
             connection.reconnectTimeout = 0
             return JobStoreClient(connection: connection)
         } catch let error as JobStoreError {
-            throw CommandFailure(status: CommandFailure.unreachable, message: error.message)
+            // A socket this user may not open is a permission problem, not an absent daemon.
+            let path = socket ?? ClientConnection.defaultSocketPath
+            let denied = access(path, R_OK | W_OK) != 0 && errno == EACCES
+            throw CommandFailure(status: denied ? CommandFailure.denied : CommandFailure.unreachable, message: error.message)
         }
     }
 }

@@ -45,18 +45,47 @@ extension JobStoreCommand {
         @Flag(help: "One JSON object per message ({\"message\": ...}), one per line.")
         var json = false
 
+        func validate() throws {
+            guard pollInterval.isFinite, pollInterval >= 0, pollInterval <= 86_400 else {
+                throw ValidationError("--poll-interval must be between 0 and 86400 seconds")
+            }
+        }
+
+        /// Seconds a follower with --all looks back before the last key it read: logs are keyed
+        /// by their writer's clock when the upload began, so one may appear after a later key.
+        static let followOverlap: UInt32 = 300
+
         func run() async throws {
             try await reportingFailures {
                 let client = try await store.open()
                 defer { client.connection.close() }
                 var token = ""
+                var seen = Set<String>()
                 while true {
-                    let page = try await client.readLogs(ReadLogsRequest(locator: store.locator, readAll: all, pageToken: all ? token : ""))
-                    for message in page.messages { try show(message) }
-                    fflush(nil)
-                    if all { token = page.resumeToken }
-                    if !page.nextPageToken.isEmpty { continue }
+                    var first = true
+                    var oldestListed: String?
+                    // One poll: every page from the token (looking back, when following).
+                    while true {
+                        let overlap = all && follow && first ? Self.followOverlap : 0
+                        let page = try await client.readLogs(ReadLogsRequest(locator: store.locator, readAll: all,
+                                                                             pageToken: all ? token : "", overlapSeconds: overlap))
+                        for (index, message) in page.messages.enumerated() {
+                            if all && follow, index < page.keys.count {
+                                let key = page.keys[index]
+                                oldestListed = min(oldestListed ?? key, key)
+                                guard seen.insert(key).inserted else { continue }
+                            }
+                            try show(message)
+                        }
+                        fflush(nil)
+                        if all { token = max(token, page.resumeToken) }
+                        first = false
+                        if page.nextPageToken.isEmpty { break }
+                        if all { token = max(token, page.nextPageToken) }
+                    }
                     guard follow else { return }
+                    // Keys before this poll's window will not be listed again.
+                    if let oldestListed { seen = seen.filter { $0 >= oldestListed } }
                     try await Task.sleep(nanoseconds: UInt64(max(pollInterval, 0.05) * 1e9))
                 }
             }

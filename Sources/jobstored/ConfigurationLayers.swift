@@ -33,7 +33,7 @@ struct ConfigurationLayers {
     }
 
     init(commandLine: [String], environment: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
-         readFile: (String) throws -> String = { try String(contentsOfFile: $0, encoding: .utf8) }) throws {
+         readFile: (String) throws -> String = ConfigurationLayers.read) throws {
         let given = Self.namesGiven(commandLine)
         for name in given where DaemonSettings.byName[name] != nil { sources[name] = .commandLine }
 
@@ -52,20 +52,31 @@ struct ConfigurationLayers {
         }
 
         // The file.
+        // --help and --version answer without reading any file.
+        let informational = commandLine.contains { ["--help", "-h", "--version", "help"].contains($0) }
         var path = Self.value(of: "config", in: commandLine) ?? environment["JOBSTORED_CONFIG"]
         let explicit = path != nil
-        if path == nil, fileExists(DaemonSettings.defaultConfigFile) { path = DaemonSettings.defaultConfigFile }
+        // An empty name asks for no file at all (not even the default one).
+        if path == "" { path = nil }
+        if path == nil, !explicit, fileExists(DaemonSettings.defaultConfigFile) { path = DaemonSettings.defaultConfigFile }
         var fromFile: [String: (values: [String], line: Int)] = [:]
-        if let path {
-            let text: String
+        if let chosen = path, !informational {
+            var text: String?
             do {
-                text = try readFile(path)
+                text = try readFile(chosen)
             } catch {
-                throw Failure(description: explicit ? "cannot read the configuration file \(path): \(error.localizedDescription)"
-                                                    : "cannot read \(path): \(error.localizedDescription)")
+                let reason = (error as? Failure)?.description ?? "cannot read the configuration file \(chosen): \(error.localizedDescription)"
+                // The implicit file may be the system service's, unreadable to this user.
+                guard !explicit else { throw Failure(description: reason) }
+                warnings.append("ignoring the default configuration file: \(reason)")
+                path = nil
             }
-            configFile = path
-            fromFile = try Self.parseFile(text, path: path)
+            if let text {
+                configFile = chosen
+                fromFile = try Self.parseFile(text, path: chosen)
+            }
+        } else {
+            path = nil
         }
 
         var lower: [String] = []
@@ -83,11 +94,25 @@ struct ConfigurationLayers {
         arguments = lower + commandLine
     }
 
+    /// A file's text, read to its end (works for /dev/null and pipes too).
+    static func read(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw Failure(description: "cannot read the configuration file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        let data = handle.readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Failure(description: "the configuration file \(path) is not UTF-8 text")
+        }
+        return text
+    }
+
     /// `key = value` lines; `#` starts a comment outside quotes; values may be TOML-style
     /// double-quoted strings; repeatable settings repeat their key.
     static func parseFile(_ text: String, path: String) throws -> [String: (values: [String], line: Int)] {
         var result: [String: (values: [String], line: Int)] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end with LF or CRLF (a file edited on Windows); "\r\n" is one Character in Swift.
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
             let line = stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }

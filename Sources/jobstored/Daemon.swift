@@ -189,13 +189,14 @@ struct Daemon: ParsableCommand {
                                       backendRequests: { Self.backendRequests(counters) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs), midFrameTimeout: frameTimeout)
-        var metricsServer: MetricsHTTPServer?
+        let metricsEndpoint = MetricsEndpoint()
         if let metricsAddress {
+            let page = MetricsPage(stats: stats, handler: handler, counters: counters)
+            // A daemon taken over from keeps its port until it begins to drain: wait for it.
+            let patience = listener.replacedPID == nil ? 0 : shutdownDeadline + 10
             do {
-                let page = MetricsPage(stats: stats, handler: handler, counters: counters)
-                metricsServer = try MetricsHTTPServer(host: metricsAddress.host, port: metricsAddress.port, render: { page.render() })
-                metricsServer?.start()
-                logger.notice("metrics at http://\(metricsAddress.host):\(metricsServer!.port)/metrics")
+                try metricsEndpoint.start(host: metricsAddress.host, port: metricsAddress.port, retryFor: patience,
+                                          logger: logger, render: { page.render() })
             } catch {
                 logger.critical("\(error)")
                 throw ExitCode(2)
@@ -210,8 +211,9 @@ struct Daemon: ParsableCommand {
         var received: Int32 = 0
         sigwait(&signals, &received)
         logger.info("received signal \(received); draining calls in flight (deadline \(shutdownDeadline)s)")
+        // The metrics port first: a daemon taking over binds it while this one drains.
+        metricsEndpoint.stop()
         let left = server.shutdown(deadline: shutdownDeadline)
-        metricsServer?.stop()
         if left > 0 { throw ExitCode(1) }
         cache?.close()
     }

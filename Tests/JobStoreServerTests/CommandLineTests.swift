@@ -141,6 +141,16 @@ class CommandLineTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), before)
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: daemon.directory).contains { $0.contains(".jobstore-") })
 
+        // Replacing a local file keeps its permission bits (a 0600 file stays private).
+        chmod(out, 0o600)
+        XCTAssertEqual(try command.run(["cp", locator, "store:\(id)", out, "-q"]).status, 0)
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int ?? 0) & 0o777, 0o600)
+        // A destination that cannot be replaced (a directory in the way): exit 1, no debris.
+        try FileManager.default.createDirectory(atPath: scratch("blocked/\(id)/inner"), withIntermediateDirectories: true)
+        let blocked = try command.run(["cp", locator, "store:\(id)", scratch("blocked"), "-q"])
+        XCTAssertEqual(blocked.status, 1, blocked.errors)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch("blocked")), [id])
+
         // Shared files both ways, and cat --shared.
         XCTAssertEqual(try command.run(["cp", locator, "-", "shared:settings.txt", "-q"], input: Data("a=1\n".utf8)).status, 0)
         XCTAssertEqual(try command.run(["cat", locator, "settings.txt", "--shared"]).text, "a=1\n")
@@ -171,15 +181,23 @@ class CommandLineTests: XCTestCase {
         let followed = scratch("followed.txt")
         let follower = try command.start(["logs", locator, "--all", "--follow", "--poll-interval", "0.1"], outputPath: followed)
         defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) } }
-        _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: Array("fourth".utf8)))
-        let deadline = Date().addingTimeInterval(20)
-        var seen = ""
-        while Date() < deadline {
-            seen = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
-            if seen.contains("fourth") { break }
-            usleep(50_000)
+        func output(containing text: String) -> String {
+            let deadline = Date().addingTimeInterval(20)
+            var seen = ""
+            while Date() < deadline {
+                seen = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
+                if seen.contains(text) { break }
+                usleep(50_000)
+            }
+            return seen
         }
-        XCTAssertEqual(seen.split(separator: "\n"), ["first", "second", "third", "fourth"])
+        // Only once the follower has printed what was there does a new message arrive: it
+        // must come from a later poll.
+        XCTAssertTrue(output(containing: "third").hasSuffix("third\n"))
+        _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: Array("fourth".utf8)))
+        XCTAssertEqual(output(containing: "fourth").split(separator: "\n"), ["first", "second", "third", "fourth"])
+        usleep(300_000)
+        XCTAssertEqual(output(containing: "fourth").split(separator: "\n").count, 4, "the overlap re-lists; nothing is printed twice")
         kill(follower.processIdentifier, SIGKILL)
         follower.waitUntilExit()
 
@@ -210,6 +228,7 @@ class CommandLineTests: XCTestCase {
         XCTAssertTrue(unreachable.errors.hasPrefix("jobstore: error: cannot reach jobstored"), unreachable.errors)
         XCTAssertEqual(try command.run(["files", "local:\(daemon.directory)/absent"]).status, 2)
         XCTAssertEqual(try command.run(["frobnicate"]).status, 64, "unknown subcommand")
+        XCTAssertEqual(try command.run(["logs", locator, "--follow", "--poll-interval", "nan"]).status, 64)
     }
 }
 

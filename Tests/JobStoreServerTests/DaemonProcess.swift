@@ -50,8 +50,9 @@ final class DaemonProcess: @unchecked Sendable {
         // send a test's traffic anywhere but the local S3 server.
         // Nor may the daemon look for credentials in the developer's files or on 169.254.x.
         let inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") && !$0.key.hasPrefix("JOBSTORED_") }
+        // Nor a jobstored configuration file of the host's.
         let isolated = ["AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": directory + "/no-credentials",
-                        "AWS_CONFIG_FILE": directory + "/no-config"]
+                        "AWS_CONFIG_FILE": directory + "/no-config", "JOBSTORED_CONFIG": "/dev/null"]
         process.environment = inherited.merging(isolated) { $1 }.merging(environment) { $1 }
         try process.run()
         let deadline = Date().addingTimeInterval(10)

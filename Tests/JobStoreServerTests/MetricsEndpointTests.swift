@@ -53,15 +53,22 @@ final class MetricsEndpointTests: XCTestCase {
         let daemon = try DaemonProcess.withS3(extraArguments: ["--metrics", "127.0.0.1:\(port)", "--part-size", "5MiB"])
         defer { daemon.stop() }
         let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
-        let before = try PlainHTTP.get(metrics)
-        XCTAssertEqual(before.status, 200)
-        XCTAssertEqual(before.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8")
-        let a = Self.samples(before.text)
-        XCTAssertEqual(a["jobstored_build_info{version=\"\(ReleaseVersionProbe.version)\"}"], 1)
-        XCTAssertEqual(a["jobstored_rpc_calls_total{method=\"WriteFileStream\"}"], 0)
-
+        // The socket answers before every part of the daemon is up: wait for a call, then
+        // for the endpoint.
         let client = try daemon.connect()
         defer { client.connection.close() }
+        _ = try await client.ping()
+        var before = try? PlainHTTP.get(metrics)
+        for _ in 0..<100 where before == nil {
+            usleep(50_000)
+            before = try? PlainHTTP.get(metrics)
+        }
+        let first = try XCTUnwrap(before, "the metrics endpoint answers")
+        let a = Self.samples(first.text)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8")
+        XCTAssertEqual(a["jobstored_build_info{version=\"\(ReleaseVersionProbe.version)\"}"], 1)
+        XCTAssertEqual(a["jobstored_rpc_calls_total{method=\"WriteFileStream\"}"], 0)
         let locator = "aws:us-east-1:metrics-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await client.initialize(StoreRequest(locator: locator))
         let bytes = pattern(6 << 20)

@@ -57,7 +57,10 @@ final class ShutdownTests: XCTestCase {
         let scratch = NSTemporaryDirectory() + "takeover-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let cacheDir = scratch + "/cache"
-        let old = try DaemonProcess(extraArguments: ["--cache-dir", cacheDir])
+        // Both serve metrics on one port: the new daemon gets it when the old one lets go.
+        let port = try MetricsEndpointTests.freePort()
+        let metrics = ["--metrics", "127.0.0.1:\(port)"]
+        let old = try DaemonProcess(extraArguments: ["--cache-dir", cacheDir] + metrics)
         defer { old.stop() }
         let early = try old.connect()
         let locator = old.locator()
@@ -65,7 +68,7 @@ final class ShutdownTests: XCTestCase {
         let before = try await early.stats()
         XCTAssertEqual(before.cache?.enabled, true)
 
-        let new = try DaemonProcess(socket: old.socket, extraArguments: ["--takeover", "--cache-dir", cacheDir])
+        let new = try DaemonProcess(socket: old.socket, extraArguments: ["--takeover", "--cache-dir", cacheDir] + metrics)
         defer { new.stop() }
         // The old daemon drains and exits by itself, leaving the socket path to the new one.
         let deadline = Date().addingTimeInterval(30)
@@ -81,6 +84,13 @@ final class ShutdownTests: XCTestCase {
         XCTAssertEqual(after.cache?.enabled, true, "which took over the cache once the old one let go")
         _ = try await late.resume(StoreRequest(locator: locator))
         early.connection.close()
+        var page: PlainHTTP.Response?
+        for _ in 0..<100 where page == nil {
+            page = try? PlainHTTP.get(URL(string: "http://127.0.0.1:\(port)/metrics")!)
+            if page == nil { usleep(100_000) }
+        }
+        let samples = MetricsEndpointTests.samples(try XCTUnwrap(page, "the new daemon serves the metrics port").text)
+        XCTAssertEqual(samples["jobstored_rpc_calls_total{method=\"Resume\"}"], 1, "from the new daemon")
     }
 
     func testTheSwiftClientReconnectsAfterTheDaemonRestarts() async throws {

@@ -4,7 +4,7 @@ command with the socket as fd 3 and LISTEN_PID/LISTEN_FDS set, as systemd does. 
 command exits it is started again (Restart=always) while this process keeps the socket, so
 connections made in between wait in the socket's backlog. SIGTERM stops the command and exits.
 
-usage: socket_activate.py SOCKET_PATH COMMAND [ARGS...]
+usage: socket_activate.py [--restart-delay SECONDS] SOCKET_PATH COMMAND [ARGS...]
 """
 import os
 import signal
@@ -15,7 +15,11 @@ import time
 
 def main() -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
-    path, command = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    delay = 0.0
+    if args[0] == "--restart-delay":
+        delay, args = float(args[1]), args[2:]
+    path, command = args[0], args[1:]
     if os.path.exists(path):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -58,6 +62,9 @@ def main() -> int:
         print(f"socket_activate: pid exited with {status}", file=sys.stderr, flush=True)
         if status != 0 and time.monotonic() - started < 1:
             break
+        deadline = time.monotonic() + delay
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.01)
     listener.close()
     os.unlink(path)
     return status

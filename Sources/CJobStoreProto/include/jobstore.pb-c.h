@@ -489,10 +489,16 @@ struct  Jobstore__ReadLogsRequest
    * 0: the server's default
    */
   uint32_t max_messages;
+  /*
+   * With read_all and a page_token: list from this many seconds before the token's time, so
+   * that a follower sees logs whose keys sort before ones it already read (a slow upload, a
+   * node whose clock is behind). The messages come with their keys to tell them apart.
+   */
+  uint32_t overlap_seconds;
 };
 #define JOBSTORE__READ_LOGS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__read_logs_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Jobstore__ReadLogsResponse
@@ -509,10 +515,15 @@ struct  Jobstore__ReadLogsResponse
    * even when no more exist yet (to follow a store's logs as they are written).
    */
   char *resume_token;
+  /*
+   * With read_all: each message's log key, in the order of `messages`.
+   */
+  size_t n_keys;
+  char **keys;
 };
 #define JOBSTORE__READ_LOGS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__read_logs_response__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 struct  Jobstore__ListFilesRequest

@@ -1450,12 +1450,17 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
     public var pageToken: String
     /// 0: the server's default
     public var maxMessages: UInt32
+    /// With read_all and a page_token: list from this many seconds before the token's time, so
+    /// that a follower sees logs whose keys sort before ones it already read (a slow upload, a
+    /// node whose clock is behind). The messages come with their keys to tell them apart.
+    public var overlapSeconds: UInt32
 
-    public init(locator: String = "", readAll: Bool = false, pageToken: String = "", maxMessages: UInt32 = 0) {
+    public init(locator: String = "", readAll: Bool = false, pageToken: String = "", maxMessages: UInt32 = 0, overlapSeconds: UInt32 = 0) {
         self.locator = locator
         self.readAll = readAll
         self.pageToken = pageToken
         self.maxMessages = maxMessages
+        self.overlapSeconds = overlapSeconds
     }
 
     init(c: Jobstore__ReadLogsRequest) {
@@ -1463,7 +1468,8 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
             locator: CArena.string(c.locator),
             readAll: c.read_all != 0,
             pageToken: CArena.string(c.page_token),
-            maxMessages: c.max_messages
+            maxMessages: c.max_messages,
+            overlapSeconds: c.overlap_seconds
         )
     }
 
@@ -1479,6 +1485,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
         c.read_all = readAll ? 1 : 0
         c.page_token = arena.string(pageToken)
         c.max_messages = maxMessages
+        c.overlap_seconds = overlapSeconds
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1512,18 +1519,22 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
     /// With read_all: a page_token that continues after the last message answered so far, set
     /// even when no more exist yet (to follow a store's logs as they are written).
     public var resumeToken: String
+    /// With read_all: each message's log key, in the order of `messages`.
+    public var keys: [String]
 
-    public init(messages: [[UInt8]] = [], nextPageToken: String = "", resumeToken: String = "") {
+    public init(messages: [[UInt8]] = [], nextPageToken: String = "", resumeToken: String = "", keys: [String] = []) {
         self.messages = messages
         self.nextPageToken = nextPageToken
         self.resumeToken = resumeToken
+        self.keys = keys
     }
 
     init(c: Jobstore__ReadLogsResponse) {
         self.init(
             messages: (0..<c.n_messages).map { CArena.bytes(c.messages[$0]) },
             nextPageToken: CArena.string(c.next_page_token),
-            resumeToken: CArena.string(c.resume_token)
+            resumeToken: CArena.string(c.resume_token),
+            keys: (0..<c.n_keys).map { CArena.string(c.keys[$0]) }
         )
     }
 
@@ -1539,11 +1550,13 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
         c.messages = arena.array(messages.map { arena.bytes($0) })
         c.next_page_token = arena.string(nextPageToken)
         c.resume_token = arena.string(resumeToken)
+        c.n_keys = keys.count
+        c.keys = arena.strings(keys)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        nextPageToken.utf8.contains(0) || resumeToken.utf8.contains(0)
+        nextPageToken.utf8.contains(0) || resumeToken.utf8.contains(0) || keys.contains { $0.utf8.contains(0) }
     }
 
     public func serialized() -> [UInt8] {
