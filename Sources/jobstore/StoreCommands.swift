@@ -64,16 +64,10 @@ extension JobStoreCommand {
             try await reportingFailures {
                 let client = try await store.open()
                 defer { client.connection.close() }
-                var token = ""
-                var all: [[String: Any]] = []
-                repeat {
+                try await printListing(json: json, idKey: "job_id") { token in
                     let page = try await client.listJobs(ListJobsRequest(locator: store.locator, pageToken: token))
-                    for job in page.jobs {
-                        if json { all.append(["job_id": job.jobId, "size": job.size]) } else { print("\(job.jobId)\t\(job.size)") }
-                    }
-                    token = page.nextPageToken
-                } while !token.isEmpty
-                if json { try printJSON(all) }
+                    return (page.jobs.map { ($0.jobId, $0.size) }, page.nextPageToken)
+                }
             }
         }
     }
@@ -95,16 +89,10 @@ extension JobStoreCommand {
                 if let job, try await !client.jobExists(JobRequest(locator: store.locator, jobId: job)).exists {
                     throw JobStoreError(.notFound, "Job \(job) does not exist in \(store.locator).", kind: .noSuchJob)
                 }
-                var token = ""
-                var all: [[String: Any]] = []
-                repeat {
+                try await printListing(json: json, idKey: "file_id") { token in
                     let page = try await client.listFiles(ListFilesRequest(locator: store.locator, jobId: job ?? "", pageToken: token))
-                    for file in page.files {
-                        if json { all.append(["file_id": file.fileId, "size": file.size]) } else { print("\(file.fileId)\t\(file.size)") }
-                    }
-                    token = page.nextPageToken
-                } while !token.isEmpty
-                if json { try printJSON(all) }
+                    return (page.files.map { ($0.fileId, $0.size) }, page.nextPageToken)
+                }
             }
         }
     }
@@ -135,4 +123,20 @@ extension JobStoreCommand {
             }
         }
     }
+}
+
+/// Prints every page of a listing of ids and sizes: `ID<tab>SIZE` lines as pages arrive, or
+/// with `json` one array of `{idKey, "size"}` objects at the end.
+func printListing(json: Bool, idKey: String,
+                  page: (_ token: String) async throws -> (rows: [(id: String, size: UInt64)], next: String)) async throws {
+    var token = ""
+    var all: [[String: Any]] = []
+    repeat {
+        let (rows, next) = try await page(token)
+        for row in rows {
+            if json { all.append([idKey: row.id, "size": row.size]) } else { print("\(row.id)\t\(row.size)") }
+        }
+        token = next
+    } while !token.isEmpty
+    if json { try printJSON(all) }
 }

@@ -49,6 +49,9 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("allow-gid"), help: "A gid whose members may connect (repeatable).")
     var allowGIDs: [UInt32] = []
 
+    @Option(name: .customLong("local-root"), help: "A directory local: stores must lie under (repeatable; default: anywhere this daemon's user may write). A daemon serving other users should set it.")
+    var localRoots: [String] = []
+
     @Flag(help: "Skip fsync in local stores (faster; an interrupted write still leaves old or new content, but a power loss may lose recent writes).")
     var noFsync = false
 
@@ -99,6 +102,12 @@ struct Daemon: ParsableCommand {
 
     @Flag(help: "Run without the node cache: every read downloads.")
     var noCache = false
+
+    func validate() throws {
+        for root in localRoots where !root.hasPrefix("/") {
+            throw ValidationError("--local-root must be an absolute path, not \(root)")
+        }
+    }
 
     /// Merges the environment and the configuration file under the command line, then runs.
     static func main() {
@@ -282,6 +291,7 @@ struct Daemon: ParsableCommand {
     /// local: stores on this node; aws: stores through one S3 session for the whole daemon.
     func backends() throws -> (StoreRegistry.BackendFactory, S3Stores) {
         let local = StoreRegistry.localOnly(durable: !noFsync)
+        let roots = localRoots.map { $0.count > 1 && $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         let env = ProcessInfo.processInfo.environment
         let endpointText = endpoint ?? env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"]
         var endpointURL: URL?
@@ -318,11 +328,25 @@ struct Daemon: ParsableCommand {
                               credentials: credentials)
         let factory: StoreRegistry.BackendFactory = { locator in
             switch locator {
-            case .local: return try local(locator)
+            case .local(let path):
+                try Self.checkLocalRoot(path, roots: roots)
+                return try local(locator)
             case .aws(let region, _): return stores.store(region: region)
             }
         }
         return (factory, stores)
+    }
+}
+
+extension Daemon {
+    /// With `--local-root`, a local: store must be one of the roots or lie under one (locators
+    /// never hold '.' or '..' components, so a prefix test on whole components is exact).
+    static func checkLocalRoot(_ path: String, roots: [String]) throws {
+        guard !roots.isEmpty else { return }
+        let allowed = roots.contains { root in path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
+        guard allowed else {
+            throw JobStoreFailure(.permissionDenied, "This daemon serves local: stores only under \(roots.joined(separator: ", ")), not \(path).")
+        }
     }
 }
 

@@ -25,6 +25,7 @@ enum DaemonSettings {
         Setting(name: "log-format", shape: .value),
         Setting(name: "allow-uid", shape: .repeated),
         Setting(name: "allow-gid", shape: .repeated),
+        Setting(name: "local-root", shape: .repeated),
         Setting(name: "no-fsync", shape: .flag),
         Setting(name: "shutdown-deadline", shape: .value),
         Setting(name: "frame-timeout", shape: .value),

@@ -35,6 +35,7 @@ extension Daemon {
             "log-format": [logFormat],
             "allow-uid": allowUIDs.map(String.init),
             "allow-gid": allowGIDs.map(String.init),
+            "local-root": localRoots,
             "no-fsync": [String(noFsync)],
             "shutdown-deadline": [String(shutdownDeadline)],
             "frame-timeout": [String(frameTimeout)],

@@ -121,4 +121,28 @@ final class AccessTests: XCTestCase {
             XCTAssertFalse(everything.contains(needle), "a secret appeared")
         }
     }
+
+    /// `--local-root`: local: stores outside the roots are refused and nothing is created there.
+    func testLocalStoresStayUnderTheLocalRoots() async throws {
+        let daemon = try DaemonProcess(extraArguments: ["--local-root", "/nonexistent-root", "--local-root", NSTemporaryDirectory()])
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        _ = try await client.initialize(StoreRequest(locator: daemon.locator()))  // under the scratch directory in /tmp
+        let outside = "/var/tmp/jobstored-outside-\(UUID().uuidString.prefix(8))"
+        await assertFails(.permissionDenied) { try await client.initialize(StoreRequest(locator: "local:" + outside)) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside), "nothing created outside the roots")
+        let sibling = String(NSTemporaryDirectory().dropLast()) + "x/store"  // "/tmpx/store": a prefix, not a parent
+        await assertFails(.permissionDenied) { try await client.initialize(StoreRequest(locator: "local:" + sibling)) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sibling))
+
+        let relative = Process()
+        relative.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+        relative.arguments = ["--local-root", "relative/dir", "--print-config"]
+        relative.standardError = FileHandle.nullDevice
+        relative.standardOutput = FileHandle.nullDevice
+        try relative.run()
+        relative.waitUntilExit()
+        XCTAssertEqual(relative.terminationStatus, 64, "a relative root is a usage error")
+    }
 }

@@ -83,7 +83,7 @@ final class DaemonConfigurationTests: XCTestCase {
         }
         // The table and --help agree: every setting is a real option.
         let help = try daemon(["--help"]).output
-        for name in ["socket", "log-level", "log-format", "allow-uid", "allow-gid", "no-fsync", "shutdown-deadline", "frame-timeout",
+        for name in ["socket", "log-level", "log-format", "allow-uid", "allow-gid", "local-root", "no-fsync", "shutdown-deadline", "frame-timeout",
                      "takeover", "metrics", "endpoint", "s3-addressing", "s3-max-connections", "part-size", "transfer-buffers",
                      "part-concurrency", "s3-stall-seconds", "url-expiry", "cache-dir", "cache-size", "cache-min-free",
                      "cache-trust-seconds", "no-cache", "config", "print-config"] {

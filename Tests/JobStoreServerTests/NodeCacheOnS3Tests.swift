@@ -262,13 +262,15 @@ final class NodeCacheOnS3Tests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(s.cache?.reservedBytes, 0)
     }
 
-    /// Bytes of data files (entries and fills in progress) under a cache directory.
+    /// Bytes of data files (entries and fills in progress) under a cache directory, each file
+    /// once by inode (a fill renamed from tmp/ to entries/ between the listings is seen twice).
     static func dataBytes(in directory: String) -> UInt64 {
         var total: UInt64 = 0
-        for sub in ["entries", "tmp"] {
+        var counted = Set<UInt64>()
+        for sub in ["tmp", "entries"] {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(sub)")) ?? [] where !name.hasSuffix(".manifest") {
                 var st = stat()
-                if stat("\(directory)/\(sub)/\(name)", &st) == 0 { total += UInt64(st.st_size) }
+                if stat("\(directory)/\(sub)/\(name)", &st) == 0, counted.insert(UInt64(st.st_ino)).inserted { total += UInt64(st.st_size) }
             }
         }
         return total

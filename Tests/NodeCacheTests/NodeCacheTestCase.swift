@@ -24,13 +24,16 @@ class NodeCacheTestCase: XCTestCase, @unchecked Sendable {
     func key(_ name: String) -> CacheKey { CacheKey(store: "test", bucket: "b", key: name) }
 
     /// Every data and temporary file under the cache directory, in bytes.
+    /// Bytes of data files in the cache directory. Each file counts once, by inode: a fill
+    /// renamed from tmp/ to entries/ between the two listings is seen in both.
     func bytesOnDisk() -> UInt64 {
         var total: UInt64 = 0
-        for sub in ["entries", "tmp"] {
+        var counted = Set<UInt64>()
+        for sub in ["tmp", "entries"] {
             let dir = "\(root)/\(sub)"
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !name.hasSuffix(".manifest") {
                 var st = stat()
-                if stat("\(dir)/\(name)", &st) == 0 { total += UInt64(st.st_size) }
+                if stat("\(dir)/\(name)", &st) == 0, counted.insert(UInt64(st.st_ino)).inserted { total += UInt64(st.st_size) }
             }
         }
         return total

@@ -28,9 +28,13 @@ let socketPath = scratch + "/d.sock"
 let store = "local:\(scratch)/work/store"
 let daemon = Process()
 daemon.executableURL = URL(fileURLWithPath: arguments[1])
-daemon.arguments = ["--socket", socketPath, "--no-fsync", "--log-level", "critical", "--cache-dir", scratch + "/cache"]
+// Mutated locators name paths anywhere (a flipped bit in "/tmp" makes "/tep"): the daemon
+// serves local: stores under the scratch directory only, so no mutation creates one elsewhere.
+daemon.arguments = ["--socket", socketPath, "--no-fsync", "--log-level", "critical", "--cache-dir", scratch + "/cache",
+                    "--local-root", scratch + "/work"]
 try daemon.run()
-defer {
+/// Stops the daemon and removes the scratch directory (`exit` skips top-level defers).
+func cleanUp() {
     if daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() }
     try? FileManager.default.removeItem(atPath: scratch)
 }
@@ -85,10 +89,10 @@ while Date().timeIntervalSince(started) < seconds, failures.isEmpty {
     drain(fd)
     close(fd)
     if batches % 50 == 0 && !pingOK() {
-        failures.append(daemon.isRunning ? "no answer to Ping after \(batches) batches" : "the daemon died (status \(daemon.terminationStatus))")
+        failures.append(daemon.isRunning ? "no answer to Ping after \(batches) batches (\(pingFailure))" : "the daemon died (status \(daemon.terminationStatus))")
     }
 }
-if failures.isEmpty && !pingOK() { failures.append(daemon.isRunning ? "no answer to Ping at the end" : "the daemon died") }
+if failures.isEmpty && !pingOK() { failures.append(daemon.isRunning ? "no answer to Ping at the end (\(pingFailure))" : "the daemon died") }
 // Nothing the hostile names point at may exist outside the store.
 for path in [scratch + "/fuzz-escape", scratch + "/work/fuzz-escape", "/fuzz-escape", NSTemporaryDirectory() + "fuzz-escape"]
     where FileManager.default.fileExists(atPath: path) {
@@ -96,6 +100,7 @@ for path in [scratch + "/fuzz-escape", scratch + "/work/fuzz-escape", "/fuzz-esc
 }
 print("fuzz: \(batches) connections, \(frames) frames in \(Int(Date().timeIntervalSince(started))) s, " +
       "crashes \(daemon.isRunning ? 0 : 1), failures \(failures.isEmpty ? "none" : failures.joined(separator: "; "))")
+cleanUp()
 exit(failures.isEmpty ? 0 : 1)
 
 // MARK: -
@@ -129,20 +134,33 @@ func drain(_ fd: Int32) {
 }
 
 /// A Ping on a fresh connection answers OK within 5 s.
+/// Why the last Ping failed, for the summary line.
+nonisolated(unsafe) var pingFailure = ""
+
 func pingOK() -> Bool {
-    guard let fd = try? UnixSocket.connect(path: socketPath) else { return false }
+    let fd: Int32
+    do {
+        fd = try UnixSocket.connect(path: socketPath)
+    } catch {
+        pingFailure = "connect: \(error)"
+        return false
+    }
     defer { close(fd) }
-    guard sendFrame(fd, callID: 7, code: 1, type: 1, payload: []) else { return false }
+    guard sendFrame(fd, callID: 7, code: 1, type: 1, payload: []) else { pingFailure = "send failed"; return false }
     var header = [UInt8](repeating: 0, count: 12)
     var got = 0
     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     while got < 12 {
-        guard poll(&p, 1, 5000) > 0 else { return false }
+        guard poll(&p, 1, 5000) > 0 else { pingFailure = "no answer within 5 s"; return false }
         let n = header.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, 12 - got, 0) }
-        if n <= 0 { return false }
+        if n <= 0 { pingFailure = "connection closed"; return false }
         got += n
     }
-    return header[4..<8] == [0, 0, 0, 7] && header[8] == 0 && header[9] == 0 && header[10] == 2
+    guard header[4..<8] == [0, 0, 0, 7] && header[8] == 0 && header[9] == 0 && header[10] == 2 else {
+        pingFailure = "unexpected answer \(header)"
+        return false
+    }
+    return true
 }
 
 /// Protobuf payloads built from fields of the shapes the service's messages use.
