@@ -82,6 +82,7 @@ final class S3ClientTests: XCTestCase {
         let s3 = try client(secret: "wrong")
         XCTAssertThrowsError(try s3.send("GET", bucket: "anything", query: [("list-type", "2")])) {
             XCTAssertEqual(($0 as? S3Client.S3Error)?.code, "SignatureDoesNotMatch", "\($0)")
+            XCTAssertEqual(($0 as? S3Client.S3Error)?.attempts, 2, "signed afresh and sent once more, then given up")
         }
     }
 
