@@ -163,6 +163,47 @@ class CommandLineTests: XCTestCase {
         XCTAssertEqual(try command.run(["cp", locator, scratch("nope"), "store:"]).status, 2, "missing local file")
     }
 
+    /// On a terminal the progress is one line redrawn in place (carriage return, erase line, a
+    /// bar with bytes, rate and ETA), cleared before the last line.
+    func testProgressIsABarRedrawnInPlaceOnATerminal() async throws {
+        let locator = newLocator()
+        XCTAssertEqual(try command.run(["init", locator]).status, 0)
+        let source = scratch("bar.bin")
+        XCTAssertTrue(FileManager.default.createFile(atPath: source, contents: Data(pattern(4 << 20))))
+        // stderr on a pseudo-terminal (Python's pty), stdout on a pipe.
+        let script = """
+        import os, pty, subprocess, sys
+        master, slave = pty.openpty()
+        p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        out = p.stdout.read()
+        p.wait()
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        sys.stdout.write(repr((p.returncode, out.decode(), data.decode())))
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, CommandRunner.binary, "cp", locator, source, "store:", "--progress-interval", "0",
+                       "--socket", daemon.socket]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(text.hasPrefix("(0, '"), text)
+        XCTAssertTrue(text.contains("\\r\\x1b[K[###############...............] 2.0 MiB of 4.0 MiB (50%), "), text)
+        XCTAssertTrue(text.contains(" MiB/s, ETA "), text)
+        XCTAssertTrue(text.contains("\\r\\x1b[Kjobstore: copied 4194304 bytes in "), "the bar is cleared before the last line: \(text)")
+    }
+
     func testLogsURLStatusAndErrors() async throws {
         let locator = newLocator()
         XCTAssertEqual(try command.run(["init", locator]).status, 0)
