@@ -129,7 +129,8 @@ public final class SocketServer: @unchecked Sendable {
                 continue
             }
             let peer = Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
-            guard allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid) else {
+            guard allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid)
+                    || (!allowedGIDs.isEmpty && !allowedGIDs.isDisjoint(with: Self.supplementaryGroups(pid: peer.pid, uid: peer.uid))) else {
                 logger.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid)")
                 let error = JobStoreError(.permissionDenied, "uid \(peer.uid) may not use this daemon")
                 try? FrameWriter(fd: fd).send(FrameHeader(payloadLength: 0, callID: 0, code: error.code.rawValue, type: .response),
@@ -152,6 +153,21 @@ public final class SocketServer: @unchecked Sendable {
             thread.stackSize = 1 << 20
             thread.start()
         }
+    }
+
+    /// The supplementary groups of the connecting process (SO_PEERCRED gives only its primary
+    /// gid), from /proc/PID/status — only while that pid still runs as `uid` (a process that
+    /// exited and whose pid was reused gets no groups).
+    static func supplementaryGroups(pid: Int32, uid: UInt32) -> Set<UInt32> {
+        guard pid > 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [] }
+        var groups = Set<UInt32>()
+        var uidMatches = false
+        for line in status.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            if fields.first == "Uid:", fields.count > 2 { uidMatches = UInt32(fields[2]) == uid }  // the effective uid
+            if fields.first == "Groups:" { groups = Set(fields.dropFirst().compactMap { UInt32($0) }) }
+        }
+        return uidMatches ? groups : []
     }
 
     private var isStopping: Bool {

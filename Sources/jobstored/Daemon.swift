@@ -46,7 +46,7 @@ struct Daemon: ParsableCommand {
     @Option(name: .customLong("allow-uid"), help: "Another uid allowed to connect (repeatable); the daemon's own uid always is.")
     var allowUIDs: [UInt32] = []
 
-    @Option(name: .customLong("allow-gid"), help: "A gid whose members may connect (repeatable).")
+    @Option(name: .customLong("allow-gid"), help: "A gid whose members (primary or supplementary) may connect (repeatable).")
     var allowGIDs: [UInt32] = []
 
     @Option(name: .customLong("local-root"), help: "A directory local: stores must lie under (repeatable; default: anywhere this daemon's user may write). A daemon serving other users should set it.")

@@ -7,10 +7,10 @@ import XCTest
 final class AccessTests: XCTestCase {
     /// Connects as `uid` (the test runs as root, so a child can drop to it), sends a Ping and
     /// prints the answer's status code, or "closed".
-    func pingAs(uid: Int, socket: String) throws -> String {
+    func pingAs(uid: Int, groups: [Int] = [], socket: String) throws -> String {
         let script = """
         import os, socket, struct, sys
-        os.setgid(\(uid)); os.setuid(\(uid))
+        os.setgroups(\(groups)); os.setgid(\(uid)); os.setuid(\(uid))
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.connect(sys.argv[1])
@@ -87,6 +87,14 @@ final class AccessTests: XCTestCase {
         chmod(allowing.directory, 0o755)
         chmod(allowing.socket, 0o666)
         XCTAssertEqual(try pingAs(uid: nobody, socket: allowing.socket), "status 0 call 9", "an allowed uid is served")
+
+        // --allow-gid matches supplementary groups too (SO_PEERCRED gives the primary one only).
+        let byGroup = try DaemonProcess(extraArguments: ["--allow-gid", "4242"])
+        defer { byGroup.stop() }
+        chmod(byGroup.directory, 0o755)
+        chmod(byGroup.socket, 0o666)
+        XCTAssertEqual(try pingAs(uid: nobody, groups: [4242], socket: byGroup.socket), "status 0 call 9", "a member of an allowed group")
+        XCTAssertEqual(try pingAs(uid: nobody, groups: [4243], socket: byGroup.socket), "status 7 call 0", "a member of another group")
     }
 
     func testSecretsNeverReachLogsErrorsOrStats() async throws {
