@@ -1,5 +1,5 @@
-"""Python client stub: one method per rpc of `service JobStore`, typed with the protoc
-(`--python_out`) message classes; the transport (`jobstore.client.Client`) supplies
+"""Python client stub: one method per rpc of `service JobStore`, typed with the generated
+message classes (`jobstore.messages`, python_messages.py); the transport (`jobstore.client.Client`) supplies
 `_unary`, `_upload` and `_download`."""
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def stub(model: Model) -> str:
     out = [HEADER + '"""The generated half of the Python client: one method per rpc."""',
            "from __future__ import annotations", "",
            "from typing import TYPE_CHECKING, BinaryIO, Iterable, Optional, Union", "",
-           "from . import jobstore_pb2 as pb", "",
+           "from . import messages as pb", "",
            "if TYPE_CHECKING:",
            "    from .client import Download, Upload", "",
            "Data = Union[bytes, bytearray, memoryview, BinaryIO, Iterable[bytes]]", "",

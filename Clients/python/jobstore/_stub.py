@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO, Iterable, Optional, Union
 
-from . import jobstore_pb2 as pb
+from . import messages as pb
 
 if TYPE_CHECKING:
     from .client import Download, Upload

@@ -17,10 +17,9 @@ import time
 from collections import deque
 from typing import Callable, Deque, Dict, Generic, Iterable, Optional, Type, TypeVar
 
-from google.protobuf.message import Message
-
 from . import errors
-from . import jobstore_pb2 as pb
+from . import messages as pb
+from .messages import _Message as Message
 from ._stub import FD_METHODS, METHODS, JobStoreStub
 
 REQUEST, RESPONSE, DATA, END, CANCEL = 1, 2, 3, 4, 5
@@ -41,23 +40,6 @@ def default_socket_path() -> str:
     if runtime:
         return os.path.join(runtime, "jobstored.sock")
     return f"/tmp/jobstored-{os.getuid()}/jobstored.sock"
-
-
-def _repeated(field) -> bool:
-    flag = getattr(field, "is_repeated", None)  # protobuf >= 6; older ones have `label`
-    return flag if isinstance(flag, bool) else field.label == field.LABEL_REPEATED
-
-
-def _check_strings(message: Message) -> None:
-    """protobuf-c (the daemon) carries strings as C strings: refuse NUL before sending."""
-    for field, value in message.ListFields():
-        if field.type == field.TYPE_STRING:
-            values = value if _repeated(field) else [value]
-            if any("\0" in v for v in values):
-                raise errors.InvalidArgument(3, f"{field.name} contains a NUL character, which the protocol cannot carry")
-        elif field.type == field.TYPE_MESSAGE:
-            for sub in (value if _repeated(field) else [value]):
-                _check_strings(sub)
 
 
 class _Call:
@@ -287,10 +269,12 @@ class Client(JobStoreStub):
             self._progress.notify_all()
 
     def _start(self, method: int, request: Message, fd: Optional[int] = None) -> _Call:
-        _check_strings(request)
         if method in FD_METHODS and FD_METHODS[method] and fd is None:
             raise errors.InvalidArgument(3, f"{METHODS[method]} needs a file descriptor")
-        payload = request.SerializeToString()
+        try:
+            payload = request.SerializeToString()
+        except ValueError as error:  # NUL in a string (protobuf-c cannot carry it), out of range
+            raise errors.InvalidArgument(3, str(error)) from None
         if len(payload) > MAX_MESSAGE:
             raise errors.InvalidArgument(3, f"{METHODS[method]} request of {len(payload)} bytes exceeds 16 MiB")
         call = _Call(next(self._ids) & 0xFFFFFFFF or next(self._ids), self)

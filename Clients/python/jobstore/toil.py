@@ -27,7 +27,7 @@ from toil.jobStores.abstractJobStore import (
 )
 
 from . import errors
-from . import jobstore_pb2 as pb
+from . import messages as pb
 from .client import Client
 
 logger = logging.getLogger(__name__)
