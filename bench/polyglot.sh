@@ -23,15 +23,25 @@ export JOBSTORED_SOCKET="$build/d.sock" PYTHONPATH="$root/Clients/python"
 # Byte-compiled, as pip installs it: a new worker should not pay for compiling the client.
 python3 -m compileall -q "$root/Clients/python/jobstore"
 
-echo "empty call round trip, $calls calls each (µs):"
-echo "| client | p50 | p99 | p50 vs floor |"
-echo "|---|---|---|---|"
-read -r _ fp50 fp99 < <("$build/ping" "$build/d.sock" "$calls" | grep floor)
-read -r _ cp50 cp99 < <("$build/ping" "$build/d.sock" "$calls" | grep c-client)
-read -r _ pp50 pp99 < <(python3 bench/python/ping.py "$build/d.sock" "$calls")
-echo "| C socketpair ping-pong (floor) | $fp50 | $fp99 | 1.0× |"
-echo "| C client (jobstore_ping) | $cp50 | $cp99 | $(python3 -c "print(f'{$cp50/$fp50:.2f}×')") |"
-echo "| Python client (Client.ping) | $pp50 | $pp99 | $(python3 -c "print(f'{$pp50/$fp50:.2f}×')") |"
+# The round trip is dominated by where the scheduler puts the two ends: waking a thread on the
+# other (idle) vCPU costs ~25 µs here, on the same CPU ~4 µs, and an unpinned run lands on either
+# from one run to the next. So the floor and the clients are also measured under the same
+# placement: everything on CPU 0, and client on CPU 0 with the daemon (and the floor's echo
+# process) on CPU 1.
+pingrow() {  # placement-label client-cpu daemon-cpu (empty: unpinned)
+  local label=$1 ccpu=$2 dcpu=$3 pin=() fp50 fp99 cp50 cp99 pp50 pp99
+  if [ -n "$dcpu" ]; then taskset -a -p -c "$dcpu" "$daemon" >/dev/null; pin=(taskset -c "$ccpu"); fi
+  { read -r _ fp50 fp99; read -r _ cp50 cp99; } < <("${pin[@]}" "$build/ping" "$build/d.sock" "$calls" $dcpu)
+  read -r _ pp50 pp99 < <("${pin[@]}" python3 bench/python/ping.py "$build/d.sock" "$calls")
+  echo "| $label | $fp50 / $fp99 | $cp50 / $cp99 | $(python3 -c "print(f'{$cp50/$fp50:.2f}×')") | $pp50 / $pp99 | $(python3 -c "print(f'{$pp50/$fp50:.2f}×')") |"
+}
+echo "empty call round trip, $calls calls each (µs, p50 / p99; floor: C socketpair ping-pong between two processes):"
+echo "| placement | floor | C client (jobstore_ping) | C vs floor | Python client (Client.ping) | Python vs floor |"
+echo "|---|---|---|---|---|---|"
+pingrow "unpinned" "" ""
+pingrow "same CPU (all on 0)" 0 0
+if [ "$(nproc)" -ge 2 ]; then pingrow "different CPUs (client 0, daemon 1)" 0 1; fi
+taskset -a -p -c "0-$(($(nproc) - 1))" "$daemon" >/dev/null
 
 # A store both sides can read: made by Toil's AWSJobStore, one job in it.
 name="polyglot-$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')"

@@ -107,6 +107,14 @@ final class Connection: @unchecked Sendable {
         }
         let call = ServerCall(method: method, callID: id, peer: peer, fd: frame.fd, writer: writer, stats: server.stats)
         lock.lock()
+        if method.runsInline && calls[id] == nil {
+            // Answered before the next frame is read: nothing can reach it by id, so it is not
+            // registered (a Ping is then one lookup, not an insert and a removal).
+            lock.unlock()
+            server.stats.callStarted()
+            execute(call, payload: frame.payload, registered: false)
+            return true
+        }
         if calls[id] != nil {
             lock.unlock()
             logger.notice("closing connection: call id \(id) reused while in flight")
@@ -121,15 +129,11 @@ final class Connection: @unchecked Sendable {
         lock.unlock()
         server.stats.callStarted()
         let payload = frame.payload
-        if method.runsInline {
-            execute(call, payload: payload)
-        } else {
-            server.pool.submit { [self] in execute(call, payload: payload) }
-        }
+        server.pool.submit { [self] in execute(call, payload: payload) }
         return true
     }
 
-    private func execute(_ call: ServerCall, payload: [UInt8]) {
+    private func execute(_ call: ServerCall, payload: [UInt8], registered: Bool = true) {
         let start = DispatchTime.now().uptimeNanoseconds
         var code = StatusCode.ok
         var response: [UInt8]
@@ -154,9 +158,11 @@ final class Connection: @unchecked Sendable {
         }
         call.markFinished()
         // Forget the call before answering: once answered, the client may reuse its id.
-        lock.lock()
-        calls[call.callID] = nil
-        lock.unlock()
+        if registered {
+            lock.lock()
+            calls[call.callID] = nil
+            lock.unlock()
+        }
         try? writer.send(FrameHeader(payloadLength: 0, callID: call.callID, code: code.rawValue, type: .response), payload: response)
         server.stats.callFinished(call.method, failed: code != .ok, micros: (DispatchTime.now().uptimeNanoseconds - start) / 1000)
         closeIfIdle()

@@ -14,6 +14,8 @@ public final class FrameReader {
     private var start = 0
     private var end = 0
     private var pendingFDs: [Int32] = []
+    /// Room for a control message of up to 8 descriptors, kept for every receive.
+    private var control = [UInt8](repeating: 0, count: MemoryLayout<cmsghdr>.size + 8 * MemoryLayout<Int32>.size)
     /// More unclaimed descriptors than this means a confused or hostile peer.
     private static let maxPendingFDs = 64
 
@@ -101,9 +103,6 @@ public final class FrameReader {
     }
 
     private func receive() throws(SocketError) -> Int {
-        // Room for a control message of up to 8 descriptors.
-        let headerSize = MemoryLayout<cmsghdr>.size
-        var control = [UInt8](repeating: 0, count: headerSize + 8 * MemoryLayout<Int32>.size)
         let space = buffer.count - end
         while true {
             let (n, controlLength, truncated): (Int, Int, Bool) = buffer.withUnsafeMutableBytes { raw in
@@ -170,12 +169,10 @@ public final class FrameWriter: Sendable {
         var header = header
         header.payloadLength = UInt32(payload.count)
         if descriptor != nil { header.flags |= FrameHeader.flagFD } else { header.flags &= ~FrameHeader.flagFD }
-        var head = [UInt8](repeating: 0, count: FrameHeader.size)
-        head.withUnsafeMutableBytes { header.encode(into: $0) }
-        let result: SocketError? = lock.withLock { _ in
-            head.withUnsafeBytes { h in
-                sendAll(h, payload, descriptor: descriptor)
-            }
+        // The header on the stack: no allocation on the path of every answer.
+        let result: SocketError? = withUnsafeTemporaryAllocation(byteCount: FrameHeader.size, alignment: 8) { head in
+            header.encode(into: head)
+            return lock.withLock { _ in sendAll(UnsafeRawBufferPointer(head), payload, descriptor: descriptor) }
         }
         if let result { throw result }
     }
@@ -203,7 +200,7 @@ public final class FrameWriter: Sendable {
         var sentBody = 0
         var descriptorSent = descriptor == nil
         let headerSize = MemoryLayout<cmsghdr>.size
-        var control = [UInt8](repeating: 0, count: headerSize + MemoryLayout<Int>.size)
+        var control = descriptor == nil ? [] : [UInt8](repeating: 0, count: headerSize + MemoryLayout<Int>.size)
         if let descriptor {
             control.withUnsafeMutableBytes { raw in
                 var cm = cmsghdr()
@@ -215,18 +212,22 @@ public final class FrameWriter: Sendable {
             }
         }
         while sentHead < head.count || sentBody < body.count {
-            var iovs = [iovec]()
+            var iovs = (iovec(), iovec())
+            var count = 0
             if sentHead < head.count {
-                iovs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress! + sentHead), iov_len: head.count - sentHead))
+                iovs.0 = iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress! + sentHead), iov_len: head.count - sentHead)
+                count = 1
             }
             if sentBody < body.count {
-                iovs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress! + sentBody), iov_len: body.count - sentBody))
+                let body = iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress! + sentBody), iov_len: body.count - sentBody)
+                if count == 0 { iovs.0 = body } else { iovs.1 = body }
+                count += 1
             }
-            let n: Int = iovs.withUnsafeMutableBufferPointer { iovp in
+            let n: Int = withUnsafeMutablePointer(to: &iovs) { pair in
                 control.withUnsafeMutableBytes { ctl in
                     var msg = msghdr()
-                    msg.msg_iov = iovp.baseAddress
-                    msg.msg_iovlen = iovp.count
+                    msg.msg_iov = UnsafeMutableRawPointer(pair).assumingMemoryBound(to: iovec.self)
+                    msg.msg_iovlen = count
                     if !descriptorSent {
                         msg.msg_control = ctl.baseAddress
                         msg.msg_controllen = ctl.count

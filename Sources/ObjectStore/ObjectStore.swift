@@ -3,7 +3,7 @@
 /// Why a protocol: Toil semantics (JobStoreCore) are written once and run over S3, the embedded
 /// local directory store and fault-injecting wrappers alike. Calls are blocking and thread-safe:
 /// the daemon runs each call on its own thread (measured faster than async dispatch here), and
-/// network backends park that thread while their session thread does the I/O.
+/// network backends block that thread on the I/O (S3's session is driven by its callers).
 public protocol ObjectStore: Sendable {
     /// Creates `bucket`; throws `.bucketAlreadyExists` when it is there.
     func createBucket(_ bucket: String) throws

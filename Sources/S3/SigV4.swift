@@ -73,11 +73,17 @@ public enum SigV4 {
 
     static func signature(_ canonical: String, credentials: AWSCredentials, scope: Scope, credentialScope: String, date: AMZDate) -> String {
         let stringToSign = "AWS4-HMAC-SHA256\n\(date.timestamp)\n\(credentialScope)\n" + Crypto.sha256Hex(Array(canonical.utf8))
-        var key = Crypto.hmacSHA256(key: Array("AWS4\(credentials.secretAccessKey)".utf8), date.day)
-        key = Crypto.hmacSHA256(key: key, scope.region)
-        key = Crypto.hmacSHA256(key: key, scope.service)
-        key = Crypto.hmacSHA256(key: key, "aws4_request")
+        let key = SigningKeys.shared.key(secret: credentials.secretAccessKey, day: date.day, region: scope.region, service: scope.service)
         return SHA256Digest.hex(Crypto.hmacSHA256(key: key, stringToSign))
+    }
+
+    /// The derived signing key changes only with the day, region, service or secret: four
+    /// HMACs kept rather than redone for every request. Pure: the same key either way.
+    static func signingKey(secret: String, day: String, region: String, service: String) -> [UInt8] {
+        var key = Crypto.hmacSHA256(key: Array("AWS4\(secret)".utf8), day)
+        key = Crypto.hmacSHA256(key: key, region)
+        key = Crypto.hmacSHA256(key: key, service)
+        return Crypto.hmacSHA256(key: key, "aws4_request")
     }
 
     /// The canonical request and the signed-header list.
@@ -124,7 +130,16 @@ public enum SigV4 {
 
     /// Header values: outer whitespace trimmed, inner runs of spaces collapsed to one.
     static func trimmed(_ value: String) -> String {
-        value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        // Most values have nothing to trim: checked on the bytes before any splitting.
+        var previousSpace = true  // a leading space needs trimming
+        var clean = true
+        for b in value.utf8 {
+            let space = b == 0x20 || b == 0x09
+            if b == 0x09 || (space && previousSpace) { clean = false; break }
+            previousSpace = space
+        }
+        if clean && !previousSpace { return value }
+        return value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
     }
 }
 

@@ -1,4 +1,4 @@
-import S3
+@testable import S3
 import XCTest
 
 /// Vectors from AWS's SigV4 test suite (credentials AKIDEXAMPLE, 2015-08-30T12:36:00Z,
@@ -84,5 +84,37 @@ final class SigV4Tests: XCTestCase {
         XCTAssertEqual(AMZDate(secondsSince1970: 951_782_400).timestamp, "20000229T000000Z")
         XCTAssertEqual(SigV4.encode("a b/ü~*", keepSlash: true), "a%20b/%C3%BC~%2A")
         XCTAssertEqual(SigV4.encode("a/b", keepSlash: false), "a%2Fb")
+    }
+
+    func testHeaderValuesAreTrimmedAndCollapsed() {
+        XCTAssertEqual(SigV4.trimmed("plain value"), "plain value")
+        XCTAssertEqual(SigV4.trimmed("  a   b\t c  "), "a b c")
+        XCTAssertEqual(SigV4.trimmed("trailing "), "trailing")
+        XCTAssertEqual(SigV4.trimmed(" leading"), "leading")
+        XCTAssertEqual(SigV4.trimmed(""), "")
+    }
+
+    /// RFC 4231's HMAC-SHA256 vectors: a short key, a text key, and a key longer than a block.
+    func testHMACSHA256MatchesRFC4231() {
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        XCTAssertEqual(hex(Crypto.hmacSHA256(key: [UInt8](repeating: 0x0b, count: 20), "Hi There")),
+                       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        XCTAssertEqual(hex(Crypto.hmacSHA256(key: Array("Jefe".utf8), "what do ya want for nothing?")),
+                       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        XCTAssertEqual(hex(Crypto.hmacSHA256(key: [UInt8](repeating: 0xaa, count: 131),
+                                             "Test Using Larger Than Block-Size Key - Hash Key First")),
+                       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+    }
+
+    /// The memoized signing key is the one derived afresh (AWS's documented example key).
+    func testSigningKeysAreMemoizedFaithfully() {
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+        let fresh = SigV4.signingKey(secret: secret, day: "20150830", region: "us-east-1", service: "iam")
+        XCTAssertEqual(fresh.map { String(format: "%02x", $0) }.joined(),
+                       "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9")
+        for _ in 0..<3 {
+            XCTAssertEqual(SigningKeys.shared.key(secret: secret, day: "20150830", region: "us-east-1", service: "iam"), fresh)
+        }
+        XCTAssertNotEqual(SigningKeys.shared.key(secret: secret, day: "20150831", region: "us-east-1", service: "iam"), fresh)
     }
 }

@@ -1,7 +1,10 @@
 /* Empty-call round trip from C: a socketpair ping-pong between two processes (the floor: 12-byte
  * frames, one write and one read each way) and jobstore_ping through the C client, interleaved.
- * usage: ping SOCKET CALLS   -> "floor p50 p99" and "c-client p50 p99" in microseconds */
+ * usage: ping SOCKET CALLS [ECHO_CPU]   -> "floor p50 p99" and "c-client p50 p99" in microseconds
+ * ECHO_CPU pins the floor's echo process to that CPU, so that it sits where the daemon was pinned
+ * (bench/polyglot.sh compares floor and clients under the same placement). */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -36,6 +39,12 @@ int main(int argc, char **argv) {
     pid_t child = fork();
     if (child == 0) {
         char buf[12];
+        if (argc > 3) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(atoi(argv[3]), &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0) { perror("sched_setaffinity"); _exit(1); }
+        }
         close(sv[0]);
         for (;;) {
             ssize_t got = 0;

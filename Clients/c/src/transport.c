@@ -18,6 +18,8 @@ enum { REQUEST = 1, RESPONSE = 2, DATA = 3, END = 4, CANCEL = 5 };
 enum { HEADER_SIZE = 12, MAX_DATA = 1 << 20, MAX_MESSAGE = 16 << 20 };
 
 enum { READ_BUFFER = 64 << 10 };
+/* Requests and answers up to this size are built and read on the stack. */
+enum { SMALL_MESSAGE = 512 };
 
 struct jobstore_conn {
     int fd;
@@ -185,6 +187,11 @@ static int send_frame(jobstore_conn *c, uint32_t call, uint16_t code, uint8_t ty
     return 0;
 }
 
+/* Frees `p` unless it is the caller's stack buffer `small`. */
+static void release(uint8_t *p, uint8_t *small) {
+    if (p != small) free(p);
+}
+
 static int recv_exact(jobstore_conn *c, uint8_t *buf, size_t n) {
     size_t got = 0;
     while (got < n) {
@@ -226,7 +233,9 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
     if (!c) return fail(st, JOBSTORE_INVALID_ARGUMENT, "no connection");
     size_t size = protobuf_c_message_get_packed_size(request);
     if (size > MAX_MESSAGE) return fail(st, JOBSTORE_INVALID_ARGUMENT, "request of %zu bytes exceeds 16 MiB", size);
-    uint8_t *payload = malloc(size ? size : 1);
+    /* Small messages (most requests and answers) live on the stack: no malloc per call. */
+    uint8_t small_request[SMALL_MESSAGE], small_body[SMALL_MESSAGE];
+    uint8_t *payload = size <= SMALL_MESSAGE ? small_request : malloc(size);
     if (!payload) return fail(st, JOBSTORE_RESOURCE_EXHAUSTED, "out of memory");
     protobuf_c_message_pack(request, payload);
 
@@ -274,9 +283,9 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
             result = broken(c, st, "oversized frame");
             goto done;
         }
-        uint8_t *body = malloc(length ? length : 1);
+        uint8_t *body = length <= SMALL_MESSAGE ? small_body : malloc(length);
         if (!body || recv_exact(c, body, length) != 0) {
-            free(body);
+            release(body, small_body);
             result = broken(c, st, "receive");
             goto done;
         }
@@ -285,11 +294,11 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
                 Jobstore__Status *s = jobstore__status__unpack(NULL, length, body);
                 result = fail(st, code, "%s", s && s->message ? s->message : "refused");
                 if (s) jobstore__status__free_unpacked(s, NULL);
-                free(body);
+                release(body, small_body);
                 c->broken = 1;
                 goto done;
             }
-            free(body);
+            release(body, small_body);
             continue;
         }
         if (type == DATA) {
@@ -297,16 +306,16 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
                 cancelled = 1;
                 send_frame(c, call, 0, CANCEL, NULL, 0, -1);
             }
-            free(body);
+            release(body, small_body);
             continue;
         }
         if (type != RESPONSE) {
-            free(body);
+            release(body, small_body);
             continue;
         }
         if (code == 0) {
             ProtobufCMessage *m = protobuf_c_message_unpack(response_descriptor, NULL, length, body);
-            free(body);
+            release(body, small_body);
             if (!m) {
                 result = fail(st, JOBSTORE_INTERNAL, "undecodable response");
                 goto done;
@@ -316,7 +325,7 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
             result = 0;
         } else {
             Jobstore__Status *s = jobstore__status__unpack(NULL, length, body);
-            free(body);
+            release(body, small_body);
             result = fail(st, code, "%s", s && s->message ? s->message : jobstore_code_name(code));
             if (st && s) st->kind = (uint32_t)s->kind;
             if (s) jobstore__status__free_unpacked(s, NULL);
@@ -326,6 +335,6 @@ int jobstore_call(jobstore_conn *c, uint16_t method, const ProtobufCMessage *req
 done:
     pthread_mutex_unlock(&c->lock);
     free(chunk);
-    free(payload);
+    release(payload, small_request);
     return result;
 }
