@@ -72,12 +72,19 @@ import jobstore; from jobstore import pb
 jobstore.Client('$build/d.sock').destroy(pb.StoreRequest(locator='aws:us-east-1:$name'))"
 
 echo
-procs=${PROCS:-16}; per=${JOBS_PER_PROC:-30}
-ours=$(python3 bench/python/toil_jobs.py "jobstored:aws:us-east-1:tj-$name" "$procs" "$per")
-theirs=$(python3 bench/python/toil_jobs.py "aws:us-east-1:tt-$name" "$procs" "$per")
-echo "Toil small jobs (assign + create + load + update; 3 ops counted), $procs worker processes × $per jobs, SeaweedFS:"
-echo "| job store | ops/s |"
-echo "|---|---|"
-echo "| DaemonJobStore (jobstored:aws:) | $ours |"
-echo "| Toil AWSJobStore (boto3) | $theirs |"
-echo "| ratio | $(python3 -c "print(f'{$ours/$theirs:.1f}×')") |"
+procs=${PROCS:-16}; per=${JOBS_PER_PROC:-60}; rounds=${ROUNDS:-3}
+# Rounds interleave the two stores (this machine's speed drifts by tens of percent over
+# minutes); each side's figure is its median.
+ours=(); theirs=()
+for r in $(seq 1 "$rounds"); do
+  ours+=("$(python3 bench/python/toil_jobs.py "jobstored:aws:us-east-1:tj$r-$name" "$procs" "$per")")
+  theirs+=("$(python3 bench/python/toil_jobs.py "aws:us-east-1:tt$r-$name" "$procs" "$per")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+om=$(median "${ours[@]}"); tm=$(median "${theirs[@]}")
+echo "Toil small jobs (assign + create + load + update; 3 ops counted), $procs worker processes × $per jobs, SeaweedFS, median of $rounds interleaved rounds:"
+echo "| job store | ops/s (median) | rounds |"
+echo "|---|---|---|"
+echo "| DaemonJobStore (jobstored:aws:) | $om | ${ours[*]} |"
+echo "| Toil AWSJobStore (boto3) | $tm | ${theirs[*]} |"
+echo "| ratio | $(python3 -c "print(f'{$om/$tm:.1f}×')") | |"

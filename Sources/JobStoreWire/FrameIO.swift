@@ -33,6 +33,14 @@ public final class FrameReader {
         for d in pendingFDs { close(d) }
     }
 
+    /// Whether bytes of a next frame have arrived (buffered here or waiting in the socket),
+    /// without blocking.
+    public var hasPendingInput: Bool {
+        if end > start { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) > 0
+    }
+
     /// The next frame, or nil at a clean end of stream (EOF between frames).
     /// `maxPayload` bounds what it accepts for each frame type; larger frames throw.
     public func next(maxPayload: (FrameHeader) -> Int) throws(SocketError) -> Frame? {

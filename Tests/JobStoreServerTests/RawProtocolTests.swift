@@ -147,6 +147,35 @@ final class RawProtocolTests: XCTestCase {
         XCTAssertLessThan(growth, 64 * 1024, "10,000 calls on one connection do not grow memory (grew \(growth) KiB)")
     }
 
+    /// A client that sends its next calls before the first is answered (pipelining, as a
+    /// multiplexing client does) gets every answer, each under its own call id: the daemon runs
+    /// a lone client's short calls on the connection's reader thread, and must notice this one.
+    func testPipelinedCallsAreEachAnswered() throws {
+        let (fd, writer, reader) = try connect()
+        defer { close(fd) }
+        let locator = daemon.locator()
+        try writer.send(FrameHeader(payloadLength: 0, callID: 1, code: JobStoreMethod.initialize.rawValue, type: .request),
+                        payload: StoreRequest(locator: locator).serialized())
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
+        try writer.send(FrameHeader(payloadLength: 0, callID: 2, code: JobStoreMethod.createJob.rawValue, type: .request),
+                        payload: JobBody(locator: locator, jobId: "there", body: [1]).serialized())
+        XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
+        let count = 200
+        for id in 0..<count {  // one call at a time would wait for each answer; these do not
+            try writer.send(FrameHeader(payloadLength: 0, callID: UInt32(1000 + id), code: JobStoreMethod.jobExists.rawValue, type: .request),
+                            payload: JobRequest(locator: locator, jobId: id % 2 == 0 ? "there" : "absent").serialized())
+        }
+        var answered = Set<UInt32>()
+        for _ in 0..<count {
+            let frame = try XCTUnwrap(try next(reader))
+            XCTAssertEqual(frame.header.code, 0)
+            let id = frame.header.callID
+            XCTAssertEqual(try JobExistsResponse(serialized: frame.payload).exists, id % 2 == 0, "call \(id)")
+            answered.insert(id)
+        }
+        XCTAssertEqual(answered, Set((0..<UInt32(count)).map { 1000 + $0 }))
+    }
+
     func testUploadWithoutEndStoresNothingWhenTheClientDies() throws {
         let locator = daemon.locator()
         let (fd, writer, reader) = try connect()
