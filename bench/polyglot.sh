@@ -73,18 +73,41 @@ jobstore.Client('$build/d.sock').destroy(pb.StoreRequest(locator='aws:us-east-1:
 
 echo
 procs=${PROCS:-16}; per=${JOBS_PER_PROC:-60}; rounds=${ROUNDS:-3}
+# Where each op's CPU goes (2 cores are shared by the workers, the daemon and SeaweedFS):
+# the workers' own loops (measured in each worker), the daemon and SeaweedFS (their whole runs).
+s3pid=$(pgrep -f "s3.port=${JOBSTORE_TEST_S3_ENDPOINT##*:}" | head -1)
+tick=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$tick" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 # Rounds interleave the two stores (this machine's speed drifts by tens of percent over
-# minutes); each side's figure is its median.
+# minutes); each figure is the median over rounds.
+run() {  # locator -> "ops/s worker-ms/op daemon-ms/op s3-ms/op"
+  local d0 s0 out d1 s1 ops=$((procs * per * 3))
+  d0=$(cpu_s "$daemon"); s0=$(cpu_s "$s3pid")
+  out=$(python3 bench/python/toil_jobs.py "$1" "$procs" "$per")
+  d1=$(cpu_s "$daemon"); s1=$(cpu_s "$s3pid")
+  echo "$out $(python3 -c "print(f'{($d1 - $d0) / $ops * 1000:.3f} {($s1 - $s0) / $ops * 1000:.3f}')")"
+}
 ours=(); theirs=()
 for r in $(seq 1 "$rounds"); do
-  ours+=("$(python3 bench/python/toil_jobs.py "jobstored:aws:us-east-1:tj$r-$name" "$procs" "$per")")
-  theirs+=("$(python3 bench/python/toil_jobs.py "aws:us-east-1:tt$r-$name" "$procs" "$per")")
+  ours+=("$(run "jobstored:aws:us-east-1:tj$r-$name")")
+  theirs+=("$(run "aws:us-east-1:tt$r-$name")")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-om=$(median "${ours[@]}"); tm=$(median "${theirs[@]}")
-echo "Toil small jobs (assign + create + load + update; 3 ops counted), $procs worker processes × $per jobs, SeaweedFS, median of $rounds interleaved rounds:"
-echo "| job store | ops/s (median) | rounds |"
-echo "|---|---|---|"
-echo "| DaemonJobStore (jobstored:aws:) | $om | ${ours[*]} |"
-echo "| Toil AWSJobStore (boto3) | $tm | ${theirs[*]} |"
-echo "| ratio | $(python3 -c "print(f'{$om/$tm:.1f}×')") | |"
+median() {  # column, rows...
+  local col=$1; shift
+  printf '%s\n' "$@" | awk -v c="$col" '{print $c}' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+row() {  # label rows...
+  local label=$1; shift
+  local ops w d s
+  ops=$(median 1 "$@"); w=$(median 2 "$@"); d=$(median 3 "$@"); s=$(median 4 "$@")
+  echo "| $label | $ops | $(printf '%s ' "$@" | awk '{for (i = 1; i <= NF; i += 4) printf "%s%s", (i > 1 ? " " : ""), $i}') | $w | $d | $s | $(python3 -c "print(f'{$w + $d:.3f}')") |"
+}
+echo "Toil small jobs (assign + create + load + update; 3 ops counted), $procs worker processes × $per jobs, SeaweedFS,"
+echo "median of $rounds interleaved rounds; CPU in ms per op:"
+echo "| job store | ops/s | rounds | workers' CPU | daemon CPU | SeaweedFS CPU | client side (workers + daemon) |"
+echo "|---|---|---|---|---|---|---|"
+row "DaemonJobStore (jobstored:aws:)" "${ours[@]}"
+row "Toil AWSJobStore (boto3)" "${theirs[@]}"
+echo "| ratio (Toil / ours) | $(python3 -c "print(f'{$(median 1 "${ours[@]}")/$(median 1 "${theirs[@]}"):.1f}× throughput')") | | | | | $(python3 -c "
+o = $(median 2 "${ours[@]}") + $(median 3 "${ours[@]}"); t = $(median 2 "${theirs[@]}") + $(median 3 "${theirs[@]}")
+print(f'{t / o:.1f}× less client CPU')") |"
