@@ -131,6 +131,10 @@ final class Transfer: @unchecked Sendable {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let done = NSCondition()
     private var result: Result<CurlSession.Response, Error>?
+    /// A small request body's own copy, sent with the headers (see `inlineBodyLimit`).
+    private var inlineBody: UnsafeMutableRawBufferPointer?
+    /// Bodies under this size are sent as libcurl "post fields", appended to the request headers.
+    static let inlineBodyLimit = 64 << 10
     /// Set when this transfer's caller is to take over driving the session.
     private var turn = false
     /// libcurl writes its error text here; memory of our own, since curl keeps the pointer.
@@ -169,6 +173,8 @@ final class Transfer: @unchecked Sendable {
             return n
         }
         jobstore_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, context)
+        // No "Expect: 100-continue" round trip: bodies are in memory and requests are signed.
+        var extraHeaders = [("Expect", "")]
         switch request.method {
         case "GET":
             break
@@ -176,7 +182,18 @@ final class Transfer: @unchecked Sendable {
             jobstore_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
         default:
             jobstore_curl_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
-            if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
+            if request.body.count < Self.inlineBodyLimit && (!request.body.isEmpty || request.method == "PUT" || request.method == "POST") {
+                // A small body goes out with the headers in one write (libcurl appends "post
+                // fields" under 64 KiB to the request): one send and one segment rather than two,
+                // for the daemon and for the server. Copied: the caller may reuse its buffer.
+                let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, request.body.count), alignment: 1)
+                request.body.withUnsafeBytes { copy.copyMemory(from: $0) }
+                inlineBody = copy
+                jobstore_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+                jobstore_curl_setopt_ptr(easy, CURLOPT_POSTFIELDS, copy.baseAddress)
+                extraHeaders.append(("Content-Type", ""))  // no form type of libcurl's own
+                if request.headers.contains(where: { $0.0.lowercased() == "content-type" }) { extraHeaders.removeLast() }
+            } else if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
                 jobstore_curl_setopt_long(easy, CURLOPT_UPLOAD, 1)
                 jobstore_curl_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.count))
                 jobstore_curl_setopt_callback(easy, CURLOPT_READFUNCTION) { buffer, size, count, context in
@@ -193,8 +210,7 @@ final class Transfer: @unchecked Sendable {
                 jobstore_curl_setopt_ptr(easy, CURLOPT_READDATA, context)
             }
         }
-        // No "Expect: 100-continue" round trip: bodies are in memory and requests are signed.
-        for (name, value) in request.headers + [("Expect", "")] {
+        for (name, value) in request.headers + extraHeaders {
             headerList = curl_slist_append(headerList, "\(name): \(value)")
         }
         jobstore_curl_setopt_ptr(easy, CURLOPT_HTTPHEADER, headerList)
@@ -203,6 +219,7 @@ final class Transfer: @unchecked Sendable {
     deinit {
         curl_easy_cleanup(easy)
         curl_slist_free_all(headerList)
+        inlineBody?.deallocate()
         errorBuffer.deallocate()
     }
 
