@@ -19,6 +19,8 @@ public final class JobStore: @unchecked Sendable {
     /// file id → object key; a flat id's key needs a listing to find, and never changes.
     private var fileKeys: [String: String] = [:]
     let logLock = NSLock()
+    /// Job bodies kept for revalidation (remote stores only: a local read is as cheap).
+    let jobBodies: JobBodyCache?
     /// Logs written up to this many seconds behind the newest log read are still delivered.
     public var logClockSkewTolerance: Double = 3600
 
@@ -28,6 +30,7 @@ public final class JobStore: @unchecked Sendable {
         self.cache = store.cacheIdentity == nil ? nil : cache
         self.bucket = locator.bucket
         self._options = options
+        self.jobBodies = store.cacheIdentity == nil ? nil : JobBodyCache()
     }
 
     public var options: StoreOptionsValue {
@@ -58,6 +61,7 @@ public final class JobStore: @unchecked Sendable {
 
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }
+        jobBodies?.forgetAll()
         if let cache, let identity = store.cacheIdentity { cache.invalidate(store: identity, bucket: bucket) }
         lock.lock()
         fileKeys = [:]
@@ -77,7 +81,15 @@ public final class JobStore: @unchecked Sendable {
     /// Stores a job's (opaque) description; create and update are the same write, as in Toil.
     public func writeJob(_ id: String, body: [UInt8]) throws {
         try Names.checkJobID(id)
-        try putChecked(Keys.job(id), MemorySource(body))
+        let key = Keys.job(id)
+        guard let jobBodies else {
+            try putChecked(key, MemorySource(body))
+            return
+        }
+        jobBodies.forget(key)  // whatever happens to this write, the old body is no longer current
+        let digest = try encryptionKeyDigest()
+        let info = try putChecked(key, MemorySource(body))
+        jobBodies.remember(key, etag: info.etag, body: body, keyDigest: digest)
     }
 
     public func jobExists(_ id: String) throws -> Bool {
@@ -87,14 +99,30 @@ public final class JobStore: @unchecked Sendable {
 
     public func loadJob(_ id: String) throws -> [UInt8] {
         try Names.checkJobID(id)
+        let key = Keys.job(id)
         let sink = MemorySink()
-        try getVerified(Keys.job(id), into: sink, notFound: .noSuchJob(id))
-        return sink.bytes
+        guard let jobBodies else {
+            try getVerified(key, into: sink, notFound: .noSuchJob(id))
+            return sink.bytes
+        }
+        let digest = try encryptionKeyDigest()
+        let known = jobBodies.lookup(key, keyDigest: digest)
+        do {
+            let info = try getVerified(key, into: sink, notFound: .noSuchJob(id), ifNoneMatch: known?.etag)
+            jobBodies.remember(key, etag: info.etag, body: sink.bytes, keyDigest: digest)
+            return sink.bytes
+        } catch is StillCurrent {
+            return known!.body
+        } catch let failure as JobStoreFailure where failure.kind == .noSuchJob {
+            jobBodies.forget(key)
+            throw failure
+        }
     }
 
     /// Deletes the job and every file associated with it (written with cleanup); idempotent.
     public func deleteJob(_ id: String) throws {
         try Names.checkJobID(id)
+        jobBodies?.forget(Keys.job(id))
         try mapped { try store.delete(bucket, keys: [Keys.job(id)]) }
         let prefix = Keys.associations(of: id)
         var associations: [String] = []
@@ -197,7 +225,9 @@ public final class JobStore: @unchecked Sendable {
     @discardableResult
     /// Bytes damaged on their way (a checksum mismatch) are read again, twice at most, when the
     /// sink can take them back; damage at rest stays DATA_LOSS.
-    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, encrypted: Bool = true) throws -> ObjectInfo {
+    /// With `ifNoneMatch`, throws `StillCurrent` when the object still has that ETag.
+    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, encrypted: Bool = true,
+                     ifNoneMatch: String? = nil) throws -> ObjectInfo {
         // A file descriptor or memory takes bytes back; a stream to a client is held back.
         let holding = sink is FileDescriptorSink || sink is MemorySink ? nil : HoldBackSink(sink)
         let target = holding ?? sink
@@ -206,7 +236,15 @@ public final class JobStore: @unchecked Sendable {
             attempt += 1
             let verifying = VerifyingSink(target)
             do {
-                let info = try mapped { try store.get(bucket, key: key, into: verifying, options: getOptions(encrypted: encrypted)) }
+                var options = try getOptions(encrypted: encrypted)
+                options.ifNoneMatch = ifNoneMatch
+                let info = try mapped {
+                    do {
+                        return try store.get(bucket, key: key, into: verifying, options: options)
+                    } catch ObjectStoreError.notModified {
+                        throw StillCurrent()
+                    }
+                }
                 try verifying.verify(info, what: key)
                 try holding?.release()
                 return info
@@ -216,6 +254,14 @@ public final class JobStore: @unchecked Sendable {
                 continue
             }
         }
+    }
+
+    /// A conditional get found the object unchanged: the caller's copy is current.
+    struct StillCurrent: Error {}
+
+    /// The SSE-C key's digest (nil: no key), to tell remembered bodies apart by key.
+    func encryptionKeyDigest() throws -> String? {
+        try encryptionKey().map { SHA256Digest.hex(of: $0.bytes) }
     }
 
     /// Reads of one object whose bytes failed their checksum, before DATA_LOSS is final.

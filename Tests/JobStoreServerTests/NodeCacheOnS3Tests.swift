@@ -156,6 +156,46 @@ final class NodeCacheOnS3Tests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(s.cache?.misses, 2)
     }
 
+    /// A job this node wrote or read is revalidated on load (a 304 carries no body), and what
+    /// another node writes or deletes in between is seen.
+    func testJobLoadsRevalidateAndSeeOtherNodesWrites() async throws {
+        let nodeA = try start()
+        let nodeB = try start()
+        let a = try nodeA.connect()
+        let b = try nodeB.connect()
+        defer { a.connection.close(); b.connection.close() }
+        _ = try await a.initialize(StoreRequest(locator: bucketLocator))
+        let first = pattern(40_000, seed: 7)
+        _ = try await a.createJob(JobBody(locator: bucketLocator, jobId: "j", body: first))
+        let before = getObject(try await stats(a))
+        for _ in 0..<3 {
+            let loaded = try await a.loadJob(JobRequest(locator: bucketLocator, jobId: "j")).body
+            XCTAssertEqual(loaded, first)
+        }
+        let after = getObject(try await stats(a))
+        XCTAssertEqual(after.requests - before.requests, 3, "each load asks the store")
+        XCTAssertEqual(after.notModified - before.notModified, 3, "and is answered 304")
+        XCTAssertEqual(after.bytesReceived - before.bytesReceived, 0, "no body downloaded")
+
+        let second = pattern(30_000, seed: 8)
+        _ = try await b.updateJob(JobBody(locator: bucketLocator, jobId: "j", body: second))
+        let seen = try await a.loadJob(JobRequest(locator: bucketLocator, jobId: "j")).body
+        XCTAssertEqual(seen, second, "node A sees node B's update")
+        let again = try await a.loadJob(JobRequest(locator: bucketLocator, jobId: "j")).body
+        XCTAssertEqual(again, second)
+        let kept = getObject(try await stats(a))
+        XCTAssertEqual(kept.notModified - before.notModified, 4, "the new body is kept in turn")
+
+        _ = try await b.deleteJob(JobRequest(locator: bucketLocator, jobId: "j"))
+        await assertFails(.notFound, kind: .noSuchJob) {
+            _ = try await a.loadJob(JobRequest(locator: bucketLocator, jobId: "j"))
+        }
+        // Recreated by B: A's entry went with the NoSuchJob, so A reads the job afresh.
+        _ = try await b.createJob(JobBody(locator: bucketLocator, jobId: "j", body: first))
+        let recreated = try await a.loadJob(JobRequest(locator: bucketLocator, jobId: "j")).body
+        XCTAssertEqual(recreated, first)
+    }
+
     func testAfterAKillFinishedEntriesAreServedAndTheInterruptedOneIsNot() async throws {
         let writer = try start(["--no-cache"])
         let w = try writer.connect()
