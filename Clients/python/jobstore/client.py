@@ -26,6 +26,7 @@ REQUEST, RESPONSE, DATA, END, CANCEL = 1, 2, 3, 4, 5
 HEADER = struct.Struct(">IIHBB")
 MAX_DATA = 1 << 20
 MAX_MESSAGE = 16 << 20
+READ_CHUNK = 64 << 10
 
 R = TypeVar("R", bound=Message)
 
@@ -105,6 +106,7 @@ class Client(JobStoreStub):
         self.path = socket or default_socket_path()
         self.reconnect_timeout = reconnect_timeout
         self._sock = self._connect()
+        self._rbuf = bytearray()  # bytes received past the frame being read
         self._send_lock = threading.Lock()
         self._calls: Dict[int, _Call] = {}
         self._calls_lock = threading.Lock()
@@ -152,6 +154,7 @@ class Client(JobStoreStub):
             except OSError:
                 pass
             self._sock = sock
+            self._rbuf = bytearray()  # nothing of the old connection is read on the new one
             self._broken = None
 
     def __enter__(self) -> "Client":
@@ -194,16 +197,18 @@ class Client(JobStoreStub):
         self._fail_all(reason)  # every call on this connection fails; the next call reconnects
         raise errors.Unavailable(14, reason)
 
-    def _recv_exact(self, n: int) -> Optional[bytearray]:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = self._sock.recv_into(view[got:])
-            if k == 0:
+    def _recv_exact(self, n: int) -> Optional[bytes]:
+        """`n` bytes from the connection (None at its end), read through a buffer: a header
+        and its payload usually arrive with one `recv`. Only the thread reading frames calls it."""
+        buf = self._rbuf
+        while len(buf) < n:
+            chunk = self._sock.recv(max(n - len(buf), READ_CHUNK))
+            if not chunk:
                 return None
-            got += k
-        return buf
+            buf += chunk
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
     def _pump(self, ready: Callable[[], bool]) -> None:
         """Returns once `ready()` holds, reading and dispatching frames while no other thread is."""
@@ -232,7 +237,7 @@ class Client(JobStoreStub):
                 if length > MAX_MESSAGE:
                     reason = f"jobstored sent an oversized frame ({length} bytes)"
                 else:
-                    payload = bytes(self._recv_exact(length) or b"") if length else b""
+                    payload = (self._recv_exact(length) or b"") if length else b""
                     with self._calls_lock:
                         call = self._calls.get(call_id)
                         if frame_type == RESPONSE:
