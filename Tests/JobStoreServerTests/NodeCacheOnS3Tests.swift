@@ -31,6 +31,14 @@ final class NodeCacheOnS3Tests: XCTestCase, @unchecked Sendable {
         return daemon
     }
 
+    /// Clients of two daemons (two nodes) on the same S3, the store initialized through the first.
+    func twoNodes() async throws -> (JobStoreClient, JobStoreClient) {
+        let a = try start().connect()
+        let b = try start().connect()
+        _ = try await a.initialize(StoreRequest(locator: bucketLocator))
+        return (a, b)
+    }
+
     func stats(_ client: JobStoreClient) async throws -> StatsResponse {
         try await client.stats(Empty())
     }
@@ -133,12 +141,8 @@ final class NodeCacheOnS3Tests: XCTestCase, @unchecked Sendable {
     }
 
     func testAnUpdateOrDeleteByAnotherNodeIsSeen() async throws {
-        let nodeA = try start()
-        let nodeB = try start()
-        let a = try nodeA.connect()
-        let b = try nodeB.connect()
+        let (a, b) = try await twoNodes()
         defer { a.connection.close(); b.connection.close() }
-        _ = try await a.initialize(StoreRequest(locator: bucketLocator))
         let first = pattern(2 << 20, seed: 4)
         let id = try await writeFile(a, first)
         let readByB = try await readFile(b, id)
@@ -159,12 +163,8 @@ final class NodeCacheOnS3Tests: XCTestCase, @unchecked Sendable {
     /// A job this node wrote or read is revalidated on load (a 304 carries no body), and what
     /// another node writes or deletes in between is seen.
     func testJobLoadsRevalidateAndSeeOtherNodesWrites() async throws {
-        let nodeA = try start()
-        let nodeB = try start()
-        let a = try nodeA.connect()
-        let b = try nodeB.connect()
+        let (a, b) = try await twoNodes()
         defer { a.connection.close(); b.connection.close() }
-        _ = try await a.initialize(StoreRequest(locator: bucketLocator))
         let first = pattern(40_000, seed: 7)
         _ = try await a.createJob(JobBody(locator: bucketLocator, jobId: "j", body: first))
         let before = getObject(try await stats(a))
