@@ -46,14 +46,14 @@ public final class StoreRegistry: @unchecked Sendable {
         let parsed = try Locator(locator)
         lock.lock()
         defer { lock.unlock() }
+        let store: JobStore
         if let existing = stores[parsed] {
             if let options { existing.options = options }
-            if byText.count >= Self.maxTexts { byText.removeAll() }
-            byText[locator] = existing
-            return existing
+            store = existing
+        } else {
+            store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue(), cache: cache)
+            stores[parsed] = store
         }
-        let store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue(), cache: cache)
-        stores[parsed] = store
         if byText.count >= Self.maxTexts { byText.removeAll() }
         byText[locator] = store
         return store

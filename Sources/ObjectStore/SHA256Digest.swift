@@ -25,11 +25,16 @@ public final class SHA256Digest {
     /// The digest as 64 lower-case hex characters; the digest cannot be updated afterwards.
     public func finalizeHex() -> String {
         if let final { return final }
+        final = Self.hex(finalizeBytes())
+        return final!
+    }
+
+    /// The 32 digest bytes; call once, and not together with `finalizeHex`.
+    public func finalizeBytes() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &out, &length)
-        final = Self.hex(out)
-        return final!
+        return out
     }
 
     public static func hex(_ bytes: [UInt8]) -> String {

@@ -182,7 +182,8 @@ final class Transfer: @unchecked Sendable {
             jobstore_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
         default:
             jobstore_curl_setopt_ptr(easy, CURLOPT_CUSTOMREQUEST, request.method)
-            if request.body.count < Self.inlineBodyLimit && (!request.body.isEmpty || request.method == "PUT" || request.method == "POST") {
+            let sendsBody = !request.body.isEmpty || request.method == "PUT" || request.method == "POST"
+            if sendsBody && request.body.count < Self.inlineBodyLimit {
                 // A small body goes out with the headers in one write (libcurl appends "post
                 // fields" under 64 KiB to the request): one send and one segment rather than two,
                 // for the daemon and for the server. Copied: the caller may reuse its buffer.
@@ -191,9 +192,10 @@ final class Transfer: @unchecked Sendable {
                 inlineBody = copy
                 jobstore_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
                 jobstore_curl_setopt_ptr(easy, CURLOPT_POSTFIELDS, copy.baseAddress)
-                extraHeaders.append(("Content-Type", ""))  // no form type of libcurl's own
-                if request.headers.contains(where: { $0.0.lowercased() == "content-type" }) { extraHeaders.removeLast() }
-            } else if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" {
+                if !request.headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+                    extraHeaders.append(("Content-Type", ""))  // no form type of libcurl's own
+                }
+            } else if sendsBody {
                 jobstore_curl_setopt_long(easy, CURLOPT_UPLOAD, 1)
                 jobstore_curl_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.count))
                 jobstore_curl_setopt_callback(easy, CURLOPT_READFUNCTION) { buffer, size, count, context in

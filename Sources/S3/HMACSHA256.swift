@@ -2,12 +2,11 @@ import COpenSSL
 import Foundation
 import ObjectStore
 
-/// HMAC-SHA256 (RFC 2104) over OpenSSL's SHA-256, the algorithm fetched once per process.
-/// OpenSSL 3's EVP_MAC looks the digest up by name at every init (and the one-shot `HMAC()`
-/// fetches both): with four to five HMACs per signed request that was a visible share of the
-/// daemon's CPU, where two digests over a prefetched algorithm cost about a microsecond.
+/// HMAC-SHA256 (RFC 2104) over ObjectStore's SHA256Digest, whose algorithm is fetched once per
+/// process. OpenSSL 3's EVP_MAC looks the digest up by name at every init (and the one-shot
+/// `HMAC()` fetches both): with four to five HMACs per signed request that was a visible share
+/// of the daemon's CPU, where two digests over a prefetched algorithm cost about a microsecond.
 public enum Crypto {
-    nonisolated(unsafe) private static let sha256: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)!
     private static let blockSize = 64
 
     public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
@@ -19,15 +18,10 @@ public enum Crypto {
 
     /// SHA-256 of `first` followed by `second`.
     static func digest(_ first: [UInt8], _ second: [UInt8] = []) -> [UInt8] {
-        let context = EVP_MD_CTX_new()!
-        defer { EVP_MD_CTX_free(context) }
-        EVP_DigestInit_ex2(context, sha256, nil)
-        first.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
-        second.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &out, &length)
-        return out
+        let d = SHA256Digest()
+        d.update(first)
+        d.update(second)
+        return d.finalizeBytes()
     }
 
     public static func hmacSHA256(key: [UInt8], _ text: String) -> [UInt8] {
