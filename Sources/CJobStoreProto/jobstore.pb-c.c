@@ -2087,7 +2087,7 @@ const ProtobufCMessageDescriptor jobstore__hello_response__descriptor =
   (ProtobufCMessageInit) jobstore__hello_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__store_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor jobstore__store_request__field_descriptors[3] =
 {
   {
     "locator",
@@ -2113,15 +2113,29 @@ static const ProtobufCFieldDescriptor jobstore__store_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__StoreRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__store_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
   1,   /* field[1] = options */
+  2,   /* field[2] = sse_key */
 };
-static const ProtobufCIntRange jobstore__store_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__store_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor jobstore__store_request__descriptor =
 {
@@ -2131,10 +2145,10 @@ const ProtobufCMessageDescriptor jobstore__store_request__descriptor =
   "Jobstore__StoreRequest",
   "jobstore",
   sizeof(Jobstore__StoreRequest),
-  2,
+  3,
   jobstore__store_request__field_descriptors,
   jobstore__store_request__field_indices_by_name,
-  1,  jobstore__store_request__number_ranges,
+  2,  jobstore__store_request__number_ranges,
   (ProtobufCMessageInit) jobstore__store_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2265,7 +2279,7 @@ const ProtobufCMessageDescriptor jobstore__job_id_response__descriptor =
   (ProtobufCMessageInit) jobstore__job_id_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__job_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor jobstore__job_request__field_descriptors[3] =
 {
   {
     "locator",
@@ -2291,15 +2305,29 @@ static const ProtobufCFieldDescriptor jobstore__job_request__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__JobRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__job_request__field_indices_by_name[] = {
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
+  2,   /* field[2] = sse_key */
 };
-static const ProtobufCIntRange jobstore__job_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__job_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor jobstore__job_request__descriptor =
 {
@@ -2309,14 +2337,14 @@ const ProtobufCMessageDescriptor jobstore__job_request__descriptor =
   "Jobstore__JobRequest",
   "jobstore",
   sizeof(Jobstore__JobRequest),
-  2,
+  3,
   jobstore__job_request__field_descriptors,
   jobstore__job_request__field_indices_by_name,
-  1,  jobstore__job_request__number_ranges,
+  2,  jobstore__job_request__number_ranges,
   (ProtobufCMessageInit) jobstore__job_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__job_body__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__job_body__field_descriptors[4] =
 {
   {
     "locator",
@@ -2354,16 +2382,30 @@ static const ProtobufCFieldDescriptor jobstore__job_body__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__JobBody, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__job_body__field_indices_by_name[] = {
   2,   /* field[2] = body */
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
+  3,   /* field[3] = sse_key */
 };
-static const ProtobufCIntRange jobstore__job_body__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__job_body__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__job_body__descriptor =
 {
@@ -2373,10 +2415,10 @@ const ProtobufCMessageDescriptor jobstore__job_body__descriptor =
   "Jobstore__JobBody",
   "jobstore",
   sizeof(Jobstore__JobBody),
-  3,
+  4,
   jobstore__job_body__field_descriptors,
   jobstore__job_body__field_indices_by_name,
-  1,  jobstore__job_body__number_ranges,
+  2,  jobstore__job_body__number_ranges,
   (ProtobufCMessageInit) jobstore__job_body__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2456,7 +2498,7 @@ const ProtobufCMessageDescriptor jobstore__job_exists_response__descriptor =
   (ProtobufCMessageInit) jobstore__job_exists_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__list_jobs_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor jobstore__list_jobs_request__field_descriptors[5] =
 {
   {
     "locator",
@@ -2506,17 +2548,31 @@ static const ProtobufCFieldDescriptor jobstore__list_jobs_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListJobsRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__list_jobs_request__field_indices_by_name[] = {
   3,   /* field[3] = include_bodies */
   0,   /* field[0] = locator */
   2,   /* field[2] = page_size */
   1,   /* field[1] = page_token */
+  4,   /* field[4] = sse_key */
 };
-static const ProtobufCIntRange jobstore__list_jobs_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__list_jobs_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor jobstore__list_jobs_request__descriptor =
 {
@@ -2526,10 +2582,10 @@ const ProtobufCMessageDescriptor jobstore__list_jobs_request__descriptor =
   "Jobstore__ListJobsRequest",
   "jobstore",
   sizeof(Jobstore__ListJobsRequest),
-  4,
+  5,
   jobstore__list_jobs_request__field_descriptors,
   jobstore__list_jobs_request__field_indices_by_name,
-  1,  jobstore__list_jobs_request__number_ranges,
+  2,  jobstore__list_jobs_request__number_ranges,
   (ProtobufCMessageInit) jobstore__list_jobs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2648,7 +2704,7 @@ const ProtobufCMessageDescriptor jobstore__list_jobs_response__descriptor =
   (ProtobufCMessageInit) jobstore__list_jobs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descriptors[8] =
 {
   {
     "locator",
@@ -2734,6 +2790,18 @@ static const ProtobufCFieldDescriptor jobstore__write_file_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__WriteFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__write_file_request__field_indices_by_name[] = {
   3,   /* field[3] = basename */
@@ -2743,11 +2811,13 @@ static const unsigned jobstore__write_file_request__field_indices_by_name[] = {
   5,   /* field[5] = hints */
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
+  7,   /* field[7] = sse_key */
 };
-static const ProtobufCIntRange jobstore__write_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__write_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 15, 7 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
 {
@@ -2757,14 +2827,14 @@ const ProtobufCMessageDescriptor jobstore__write_file_request__descriptor =
   "Jobstore__WriteFileRequest",
   "jobstore",
   sizeof(Jobstore__WriteFileRequest),
-  7,
+  8,
   jobstore__write_file_request__field_descriptors,
   jobstore__write_file_request__field_indices_by_name,
-  1,  jobstore__write_file_request__number_ranges,
+  2,  jobstore__write_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__write_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__update_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__update_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -2802,16 +2872,30 @@ static const ProtobufCFieldDescriptor jobstore__update_file_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__UpdateFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__update_file_request__field_indices_by_name[] = {
   2,   /* field[2] = executable */
   1,   /* field[1] = file_id */
   0,   /* field[0] = locator */
+  3,   /* field[3] = sse_key */
 };
-static const ProtobufCIntRange jobstore__update_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__update_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__update_file_request__descriptor =
 {
@@ -2821,14 +2905,14 @@ const ProtobufCMessageDescriptor jobstore__update_file_request__descriptor =
   "Jobstore__UpdateFileRequest",
   "jobstore",
   sizeof(Jobstore__UpdateFileRequest),
-  3,
+  4,
   jobstore__update_file_request__field_descriptors,
   jobstore__update_file_request__field_indices_by_name,
-  1,  jobstore__update_file_request__number_ranges,
+  2,  jobstore__update_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__update_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__file_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor jobstore__file_request__field_descriptors[3] =
 {
   {
     "locator",
@@ -2854,15 +2938,29 @@ static const ProtobufCFieldDescriptor jobstore__file_request__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__FileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__file_request__field_indices_by_name[] = {
   1,   /* field[1] = file_id */
   0,   /* field[0] = locator */
+  2,   /* field[2] = sse_key */
 };
-static const ProtobufCIntRange jobstore__file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor jobstore__file_request__descriptor =
 {
@@ -2872,14 +2970,14 @@ const ProtobufCMessageDescriptor jobstore__file_request__descriptor =
   "Jobstore__FileRequest",
   "jobstore",
   sizeof(Jobstore__FileRequest),
-  2,
+  3,
   jobstore__file_request__field_descriptors,
   jobstore__file_request__field_indices_by_name,
-  1,  jobstore__file_request__number_ranges,
+  2,  jobstore__file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__read_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__read_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -2917,16 +3015,30 @@ static const ProtobufCFieldDescriptor jobstore__read_file_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ReadFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__read_file_request__field_indices_by_name[] = {
   1,   /* field[1] = file_id */
   2,   /* field[2] = link_ok */
   0,   /* field[0] = locator */
+  3,   /* field[3] = sse_key */
 };
-static const ProtobufCIntRange jobstore__read_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__read_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__read_file_request__descriptor =
 {
@@ -2936,10 +3048,10 @@ const ProtobufCMessageDescriptor jobstore__read_file_request__descriptor =
   "Jobstore__ReadFileRequest",
   "jobstore",
   sizeof(Jobstore__ReadFileRequest),
-  3,
+  4,
   jobstore__read_file_request__field_descriptors,
   jobstore__read_file_request__field_indices_by_name,
-  1,  jobstore__read_file_request__number_ranges,
+  2,  jobstore__read_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__read_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3032,7 +3144,7 @@ const ProtobufCMessageDescriptor jobstore__file_exists_response__descriptor =
   (ProtobufCMessageInit) jobstore__file_exists_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__associate_job_with_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__associate_job_with_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -3070,16 +3182,30 @@ static const ProtobufCFieldDescriptor jobstore__associate_job_with_file_request_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__AssociateJobWithFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__associate_job_with_file_request__field_indices_by_name[] = {
   2,   /* field[2] = file_id */
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
+  3,   /* field[3] = sse_key */
 };
-static const ProtobufCIntRange jobstore__associate_job_with_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__associate_job_with_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__associate_job_with_file_request__descriptor =
 {
@@ -3089,14 +3215,14 @@ const ProtobufCMessageDescriptor jobstore__associate_job_with_file_request__desc
   "Jobstore__AssociateJobWithFileRequest",
   "jobstore",
   sizeof(Jobstore__AssociateJobWithFileRequest),
-  3,
+  4,
   jobstore__associate_job_with_file_request__field_descriptors,
   jobstore__associate_job_with_file_request__field_indices_by_name,
-  1,  jobstore__associate_job_with_file_request__number_ranges,
+  2,  jobstore__associate_job_with_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__associate_job_with_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__shared_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__shared_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -3134,16 +3260,30 @@ static const ProtobufCFieldDescriptor jobstore__shared_file_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__SharedFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__shared_file_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
   1,   /* field[1] = name */
+  3,   /* field[3] = sse_key */
   2,   /* field[2] = unencrypted */
 };
-static const ProtobufCIntRange jobstore__shared_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__shared_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__shared_file_request__descriptor =
 {
@@ -3153,14 +3293,14 @@ const ProtobufCMessageDescriptor jobstore__shared_file_request__descriptor =
   "Jobstore__SharedFileRequest",
   "jobstore",
   sizeof(Jobstore__SharedFileRequest),
-  3,
+  4,
   jobstore__shared_file_request__field_descriptors,
   jobstore__shared_file_request__field_indices_by_name,
-  1,  jobstore__shared_file_request__number_ranges,
+  2,  jobstore__shared_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__shared_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__write_logs_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor jobstore__write_logs_request__field_descriptors[3] =
 {
   {
     "locator",
@@ -3186,15 +3326,29 @@ static const ProtobufCFieldDescriptor jobstore__write_logs_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__WriteLogsRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__write_logs_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
   1,   /* field[1] = message */
+  2,   /* field[2] = sse_key */
 };
-static const ProtobufCIntRange jobstore__write_logs_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__write_logs_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor jobstore__write_logs_request__descriptor =
 {
@@ -3204,14 +3358,14 @@ const ProtobufCMessageDescriptor jobstore__write_logs_request__descriptor =
   "Jobstore__WriteLogsRequest",
   "jobstore",
   sizeof(Jobstore__WriteLogsRequest),
-  2,
+  3,
   jobstore__write_logs_request__field_descriptors,
   jobstore__write_logs_request__field_indices_by_name,
-  1,  jobstore__write_logs_request__number_ranges,
+  2,  jobstore__write_logs_request__number_ranges,
   (ProtobufCMessageInit) jobstore__write_logs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descriptors[6] =
 {
   {
     "locator",
@@ -3273,6 +3427,18 @@ static const ProtobufCFieldDescriptor jobstore__read_logs_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ReadLogsRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__read_logs_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
@@ -3280,11 +3446,13 @@ static const unsigned jobstore__read_logs_request__field_indices_by_name[] = {
   4,   /* field[4] = overlap_seconds */
   2,   /* field[2] = page_token */
   1,   /* field[1] = read_all */
+  5,   /* field[5] = sse_key */
 };
-static const ProtobufCIntRange jobstore__read_logs_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__read_logs_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 15, 5 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor =
 {
@@ -3294,10 +3462,10 @@ const ProtobufCMessageDescriptor jobstore__read_logs_request__descriptor =
   "Jobstore__ReadLogsRequest",
   "jobstore",
   sizeof(Jobstore__ReadLogsRequest),
-  5,
+  6,
   jobstore__read_logs_request__field_descriptors,
   jobstore__read_logs_request__field_indices_by_name,
-  1,  jobstore__read_logs_request__number_ranges,
+  2,  jobstore__read_logs_request__number_ranges,
   (ProtobufCMessageInit) jobstore__read_logs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3378,7 +3546,7 @@ const ProtobufCMessageDescriptor jobstore__read_logs_response__descriptor =
   (ProtobufCMessageInit) jobstore__read_logs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__list_files_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor jobstore__list_files_request__field_descriptors[5] =
 {
   {
     "locator",
@@ -3428,17 +3596,31 @@ static const ProtobufCFieldDescriptor jobstore__list_files_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ListFilesRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__list_files_request__field_indices_by_name[] = {
   1,   /* field[1] = job_id */
   0,   /* field[0] = locator */
   3,   /* field[3] = page_size */
   2,   /* field[2] = page_token */
+  4,   /* field[4] = sse_key */
 };
-static const ProtobufCIntRange jobstore__list_files_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__list_files_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor jobstore__list_files_request__descriptor =
 {
@@ -3448,10 +3630,10 @@ const ProtobufCMessageDescriptor jobstore__list_files_request__descriptor =
   "Jobstore__ListFilesRequest",
   "jobstore",
   sizeof(Jobstore__ListFilesRequest),
-  4,
+  5,
   jobstore__list_files_request__field_descriptors,
   jobstore__list_files_request__field_indices_by_name,
-  1,  jobstore__list_files_request__number_ranges,
+  2,  jobstore__list_files_request__number_ranges,
   (ProtobufCMessageInit) jobstore__list_files_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3557,7 +3739,7 @@ const ProtobufCMessageDescriptor jobstore__list_files_response__descriptor =
   (ProtobufCMessageInit) jobstore__list_files_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__public_url_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor jobstore__public_url_request__field_descriptors[5] =
 {
   {
     "locator",
@@ -3607,17 +3789,31 @@ static const ProtobufCFieldDescriptor jobstore__public_url_request__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__PublicUrlRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__public_url_request__field_indices_by_name[] = {
   3,   /* field[3] = expires_seconds */
   1,   /* field[1] = file_id */
   0,   /* field[0] = locator */
   2,   /* field[2] = name */
+  4,   /* field[4] = sse_key */
 };
-static const ProtobufCIntRange jobstore__public_url_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__public_url_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor jobstore__public_url_request__descriptor =
 {
@@ -3627,10 +3823,10 @@ const ProtobufCMessageDescriptor jobstore__public_url_request__descriptor =
   "Jobstore__PublicUrlRequest",
   "jobstore",
   sizeof(Jobstore__PublicUrlRequest),
-  4,
+  5,
   jobstore__public_url_request__field_descriptors,
   jobstore__public_url_request__field_indices_by_name,
-  1,  jobstore__public_url_request__number_ranges,
+  2,  jobstore__public_url_request__number_ranges,
   (ProtobufCMessageInit) jobstore__public_url_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3672,7 +3868,7 @@ const ProtobufCMessageDescriptor jobstore__url_response__descriptor =
   (ProtobufCMessageInit) jobstore__url_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__import_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__import_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -3710,16 +3906,30 @@ static const ProtobufCFieldDescriptor jobstore__import_file_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ImportFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__import_file_request__field_indices_by_name[] = {
   0,   /* field[0] = locator */
   2,   /* field[2] = shared_file_name */
+  3,   /* field[3] = sse_key */
   1,   /* field[1] = url */
 };
-static const ProtobufCIntRange jobstore__import_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__import_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__import_file_request__descriptor =
 {
@@ -3729,14 +3939,14 @@ const ProtobufCMessageDescriptor jobstore__import_file_request__descriptor =
   "Jobstore__ImportFileRequest",
   "jobstore",
   sizeof(Jobstore__ImportFileRequest),
-  3,
+  4,
   jobstore__import_file_request__field_descriptors,
   jobstore__import_file_request__field_indices_by_name,
-  1,  jobstore__import_file_request__number_ranges,
+  2,  jobstore__import_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__import_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__export_file_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor jobstore__export_file_request__field_descriptors[4] =
 {
   {
     "locator",
@@ -3774,16 +3984,30 @@ static const ProtobufCFieldDescriptor jobstore__export_file_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sse_key",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__ExportFileRequest, sse_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__export_file_request__field_indices_by_name[] = {
   1,   /* field[1] = file_id */
   0,   /* field[0] = locator */
+  3,   /* field[3] = sse_key */
   2,   /* field[2] = url */
 };
-static const ProtobufCIntRange jobstore__export_file_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange jobstore__export_file_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor =
 {
@@ -3793,10 +4017,10 @@ const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor =
   "Jobstore__ExportFileRequest",
   "jobstore",
   sizeof(Jobstore__ExportFileRequest),
-  3,
+  4,
   jobstore__export_file_request__field_descriptors,
   jobstore__export_file_request__field_indices_by_name,
-  1,  jobstore__export_file_request__number_ranges,
+  2,  jobstore__export_file_request__number_ranges,
   (ProtobufCMessageInit) jobstore__export_file_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

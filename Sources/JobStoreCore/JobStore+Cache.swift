@@ -18,20 +18,16 @@ extension JobStore {
         return CacheKey(store: identity, bucket: bucket, key: key)
     }
 
-    /// Names the SSE-C key without revealing it (a digest of 32 random bytes).
-    static func secretDigest(_ key: EncryptionKey?) -> String {
-        guard let key else { return "" }
-        let digest = SHA256Digest()
-        digest.update(key.bytes)
-        return digest.finalizeHex()
-    }
-
     /// The current bytes of `key` as a pinned cache entry, filled or revalidated with one
     /// request; nil when there is no cache or the object goes past it (read it directly then).
     /// A missing object throws `notFound` and drops its entry.
-    func openCached(_ key: String, notFound: JobStoreFailure) throws -> CachedFile? {
+    ///
+    /// An entry filled with one SSE-C key is served only to a caller holding that key (the key's
+    /// digest is part of the entry), and only after S3 confirmed the caller's key with a
+    /// conditional GET: a caller without the key, or with another, never gets the plaintext.
+    func openCached(_ key: String, notFound: JobStoreFailure, sseKey: EncryptionKey?) throws -> CachedFile? {
         guard let cache, let cacheKey = cacheKey(key) else { return nil }
-        let secret = try encryptionKey()
+        let secret = sseKey
         var attempt = 0
         while true {
             attempt += 1
@@ -50,7 +46,7 @@ extension JobStore {
                                 notFound: JobStoreFailure) throws -> CachedFile? {
         let key = cacheKey.key
         do {
-            return try cache.open(cacheKey, secretDigest: Self.secretDigest(secret)) { [store, bucket] ifNoneMatch, onInfo, sink in
+            return try cache.open(cacheKey, secretDigest: secret?.digest ?? "") { [store, bucket] ifNoneMatch, onInfo, sink in
                 let verifying = VerifyingSink(sink)
                 let options = GetOptions(ifNoneMatch: ifNoneMatch, encryptionKey: secret, onInfo: onInfo)
                 do {
@@ -74,17 +70,19 @@ extension JobStore {
 
     /// A writer copying an upload of `key` into the cache (nil without a cache). It drops the
     /// key's current entry at once: the object is about to change.
-    func cacheWriter(_ key: String) throws -> CacheWriter? {
+    func cacheWriter(_ key: String, sseKey: EncryptionKey?) -> CacheWriter? {
         guard let cache, let cacheKey = cacheKey(key) else { return nil }
-        return cache.writer(for: cacheKey, secretDigest: Self.secretDigest(try encryptionKey()))
+        return cache.writer(for: cacheKey, secretDigest: sseKey?.digest ?? "")
     }
 
     /// Puts a file's content, copying it into the cache as it goes.
-    func putFile(_ key: String, _ source: any ByteSource, executable: Bool, createOnly: Bool = false) throws -> ObjectInfo {
-        let writer = try cacheWriter(key)
+    func putFile(_ key: String, _ source: any ByteSource, executable: Bool, createOnly: Bool = false,
+                 sseKey: EncryptionKey?) throws -> ObjectInfo {
+        let writer = cacheWriter(key, sseKey: sseKey)
         do {
             let body = writer.map { WriteThroughSource(source, writer: $0) } ?? source
-            let info = try putChecked(key, body, metadata: executable ? [Keys.Meta.executable: "1"] : [:], createOnly: createOnly)
+            let info = try putChecked(key, body, metadata: executable ? [Keys.Meta.executable: "1"] : [:], createOnly: createOnly,
+                                      sseKey: sseKey)
             writer?.commit(info, sha256: info.metadata[Keys.Meta.sha256] ?? "")
             return info
         } catch {

@@ -13,9 +13,9 @@ extension JobStore {
 
     /// One page of files in key order (flat ids, then hinted ids), or of one job's files in id
     /// order. `pageToken` is the previous page's `nextPageToken`.
-    public func listFiles(job: String, pageToken: String, pageSize: Int) throws -> FileListing {
+    public func listFiles(job: String, pageToken: String, pageSize: Int, sseKey: EncryptionKey? = nil) throws -> FileListing {
         let size = pageSize <= 0 ? 1000 : min(pageSize, 1000)
-        if !job.isEmpty { return try listFiles(ofJob: job, pageToken: pageToken, size: size) }
+        if !job.isEmpty { return try listFiles(ofJob: job, pageToken: pageToken, size: size, sseKey: sseKey) }
         if !pageToken.isEmpty {
             guard pageToken.hasPrefix(Keys.flatFiles) || pageToken.hasPrefix(Keys.hintedFiles) else {
                 throw JobStoreFailure(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
@@ -60,7 +60,7 @@ extension JobStore {
         return nil
     }
 
-    private func listFiles(ofJob job: String, pageToken: String, size: Int) throws -> FileListing {
+    private func listFiles(ofJob job: String, pageToken: String, size: Int, sseKey: EncryptionKey?) throws -> FileListing {
         try Names.checkJobID(job)
         let prefix = Keys.associations(of: job)
         var files: [(id: String, size: UInt64)] = []
@@ -72,7 +72,7 @@ extension JobStore {
                 let id = String(object.key.dropFirst(prefix.count))
                 // A marker may outlive its file (deleted on its own): such files are gone.
                 do {
-                    files.append((id, try stat(id).size))
+                    files.append((id, try stat(id, sseKey: sseKey).size))
                 } catch let f as JobStoreFailure where f.kind == .noSuchFile || f.kind == .invalidName {
                     continue
                 }

@@ -14,8 +14,8 @@ extension JobStore {
         var recent: [String]
     }
 
-    public func writeLog(_ message: [UInt8]) throws {
-        try putChecked(Keys.logs + Self.logName(Date()), MemorySource(message))
+    public func writeLog(_ message: [UInt8], sseKey: EncryptionKey? = nil) throws {
+        try putChecked(Keys.logs + Self.logName(Date()), MemorySource(message), sseKey: sseKey)
     }
 
     public struct LogPage: Sendable {
@@ -31,7 +31,8 @@ extension JobStore {
     /// A page holds at most `maxMessages` messages and about 8 MiB; a non-empty
     /// `nextPageToken` means more remain.
     /// With `readAll`, `overlapSeconds` starts the listing that long before `pageToken`'s time.
-    public func readLogs(readAll: Bool, pageToken: String, maxMessages: Int, overlapSeconds: Int = 0) throws -> LogPage {
+    public func readLogs(readAll: Bool, pageToken: String, maxMessages: Int, overlapSeconds: Int = 0,
+                         sseKey: EncryptionKey? = nil) throws -> LogPage {
         let limit = maxMessages <= 0 ? 1000 : min(maxMessages, 10_000)
         let byteBudget = 8 << 20
         if readAll {
@@ -47,7 +48,7 @@ extension JobStore {
             var last = ""
             for object in page.objects {
                 if !messages.isEmpty && bytes + Int(object.size) > byteBudget { break }
-                guard let body = try readLog(object.key) else { continue }
+                guard let body = try readLog(object.key, sseKey: sseKey) else { continue }
                 messages.append(body)
                 keys.append(object.key)
                 bytes += body.count
@@ -63,14 +64,14 @@ extension JobStore {
         let markerSink = MemorySink(limit: 4096)
         var marker = ""
         do {
-            try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker))
+            try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker), sseKey: sseKey)
             marker = String(decoding: markerSink.bytes, as: UTF8.self)
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
         if marker == "0" { marker = "" }
         // Our window state counts only while it belongs to the current marker; a marker Toil
         // advanced means Toil's own rule (everything up to the marker was read).
         var recent = Set<String>()
-        if !marker.isEmpty, let state = try loadLogState(), state.marker == marker { recent = Set(state.recent) }
+        if !marker.isEmpty, let state = try loadLogState(sseKey: sseKey), state.marker == marker { recent = Set(state.recent) }
         let lowerBound: String
         if marker.isEmpty {
             lowerBound = ""
@@ -93,7 +94,7 @@ extension JobStore {
                     more = true
                     break scan
                 }
-                guard let body = try readLog(object.key) else { continue }
+                guard let body = try readLog(object.key, sseKey: sseKey) else { continue }
                 messages.append(body)
                 readKeys.append(object.key)
                 bytes += body.count
@@ -107,26 +108,26 @@ extension JobStore {
             var window = recent.union(readKeys).filter { $0 > floor }
             window.insert(newMarker)
             try putChecked(Keys.shared + Keys.logState,
-                           MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))))
-            try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)))
+                           MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))), sseKey: sseKey)
+            try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)), sseKey: sseKey)
         }
         return LogPage(messages: messages, nextPageToken: more ? "more" : "")
     }
 
-    private func readLog(_ key: String) throws -> [UInt8]? {
+    private func readLog(_ key: String, sseKey: EncryptionKey?) throws -> [UInt8]? {
         let sink = MemorySink()
         do {
-            try getVerified(key, into: sink, notFound: .noSuchFile(key))
+            try getVerified(key, into: sink, notFound: .noSuchFile(key), sseKey: sseKey)
             return sink.bytes
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {
             return nil
         }
     }
 
-    private func loadLogState() throws -> LogState? {
+    private func loadLogState(sseKey: EncryptionKey?) throws -> LogState? {
         let sink = MemorySink(limit: 16 << 20)
         do {
-            try getVerified(Keys.shared + Keys.logState, into: sink, notFound: .noSuchFile(Keys.logState))
+            try getVerified(Keys.shared + Keys.logState, into: sink, notFound: .noSuchFile(Keys.logState), sseKey: sseKey)
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {
             return nil
         }

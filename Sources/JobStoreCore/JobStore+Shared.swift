@@ -1,37 +1,44 @@
 import ObjectStore
 
 extension JobStore {
-    /// Writes a shared file (named, at the bucket root) atomically.
-    /// `encrypted: false` stores it without SSE-C, as Toil does for config.pickle.
-    public func writeSharedFile(_ name: String, from source: any ByteSource, encrypted: Bool) throws {
+    /// Writes a shared file (named, at the bucket root) atomically, with SSE-C when `sseKey` is
+    /// given, except config.pickle, which Toil must read before it knows any key.
+    public func writeSharedFile(_ name: String, from source: any ByteSource, sseKey: EncryptionKey? = nil) throws {
         try Names.checkSharedFileName(name)
-        try putChecked(Keys.shared + name, source, encrypted: encrypted && !Self.alwaysUnencrypted.contains(name))
+        try putChecked(Keys.shared + name, source, sseKey: Self.alwaysUnencrypted.contains(name) ? nil : sseKey)
     }
 
-    /// Reads a shared file; one written unencrypted (Toil's encrypted=False) in a store with a
-    /// key is read without the key when the keyed read is refused before any byte arrived.
-    public func readSharedFile(_ name: String, into sink: any ByteSink) throws -> StoredFile {
+    /// Reads a shared file. One written in the clear (Toil's encrypted=False) is also read when
+    /// the caller holds a key: the keyed read is refused before any byte arrives, and only then
+    /// is the object read without a key (which never yields an SSE-C object's bytes).
+    public func readSharedFile(_ name: String, into sink: any ByteSink, sseKey: EncryptionKey? = nil) throws -> StoredFile {
         try Names.checkSharedFileName(name)
-        let encrypted = !Self.alwaysUnencrypted.contains(name) && !options.sseKeyPath.isEmpty
+        let key = Self.alwaysUnencrypted.contains(name) ? nil : sseKey
         do {
-            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), encrypted: encrypted)
+            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), sseKey: key)
             return StoredFile(id: name, size: info.size, executable: false)
-        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && encrypted {
-            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), encrypted: false)
+        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && key != nil {
+            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), sseKey: nil)
             return StoredFile(id: name, size: info.size, executable: false)
         }
     }
 
-    public func sharedFileExists(_ name: String) throws -> Bool {
+    public func sharedFileExists(_ name: String, sseKey: EncryptionKey? = nil) throws -> Bool {
         try Names.checkSharedFileName(name)
-        return try mapped {
-            try store.head(bucket, key: Keys.shared + name, options: getOptions(encrypted: !Self.alwaysUnencrypted.contains(name))) != nil
+        let key = Self.alwaysUnencrypted.contains(name) ? nil : sseKey
+        do {
+            return try mapped { try store.head(bucket, key: Keys.shared + name, options: GetOptions(encryptionKey: key)) != nil }
+        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && key != nil {
+            // Written in the clear (encrypted=False), as readSharedFile allows.
+            return try mapped { try store.head(bucket, key: Keys.shared + name, options: GetOptions()) != nil }
         }
     }
 
-    public func sharedFileURL(_ name: String, expiresIn seconds: Int) throws -> String {
+    public func sharedFileURL(_ name: String, expiresIn seconds: Int, sseKey: EncryptionKey? = nil) throws -> String {
         try Names.checkSharedFileName(name)
-        guard try sharedFileExists(name) else { throw missingShared(name) }
+        let key = Self.alwaysUnencrypted.contains(name) ? nil : sseKey
+        try refusePresigningEncrypted(Keys.shared + name, what: "shared file \(name)")
+        guard try sharedFileExists(name, sseKey: key) else { throw missingShared(name) }
         return try mapped { try store.url(bucket, key: Keys.shared + name, expiresIn: seconds) }
     }
 

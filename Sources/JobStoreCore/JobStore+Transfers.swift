@@ -5,20 +5,22 @@ extension JobStore {
     /// Toil's import_file: copies a URL into the store as a new file, or as the shared file
     /// `sharedName`. S3 to S3 on the daemon's session is a server-side copy (no bytes through
     /// this node); everything else streams through a bounded pipe, checksummed as any write.
+    /// The copy is stored with SSE-C under `sseKey` (config.pickle excepted); the source is read
+    /// as the daemon's own session reads it (S3 sources unencrypted, as in Toil).
     public func importFile(_ urlText: String, sharedName: String, external: any ExternalObjects,
-                           caller: TransferCaller) throws -> StoredFile {
+                           caller: TransferCaller, sseKey: EncryptionKey? = nil) throws -> StoredFile {
         let url = try TransferURL(urlText)
         if !sharedName.isEmpty { try Names.checkSharedFileName(sharedName) }
         let id = sharedName.isEmpty ? UUID().uuidString.lowercased() : sharedName
         let key = sharedName.isEmpty ? fileKey(id, basename: url.basename) : Keys.shared + sharedName
         let writer = [Keys.Meta.writer: "jobstored/\(Self.version)"]
-        let encrypted = !Self.alwaysUnencrypted.contains(sharedName)
+        let sseKey = Self.alwaysUnencrypted.contains(sharedName) ? nil : sseKey
         do {
             let stored: StoredFile
             switch url {
             case .s3(let sourceBucket, let sourceKey):
                 let source = try mapped { try external.s3Store(forBucket: sourceBucket) }
-                let copyOptions = CopyOptions(encryptionKey: encrypted ? try encryptionKey() : nil, metadata: writer)
+                let copyOptions = CopyOptions(encryptionKey: sseKey, metadata: writer)
                 if let info = try mapped({
                     try store.serverSideCopy(from: source, bucket: sourceBucket, key: sourceKey, to: bucket, key: key, options: copyOptions)
                 }) {
@@ -31,13 +33,13 @@ extension JobStore {
                     let (_, info) = try BytePipe.transfer(produce: { pipe in
                         try source.get(sourceBucket, key: sourceKey, into: pipe, options: GetOptions(ifMatch: head.etag))
                     }, consume: { pipe in
-                        try putChecked(key, pipe, metadata: executable ? [Keys.Meta.executable: "1"] : [:], encrypted: encrypted)
+                        try putChecked(key, pipe, metadata: executable ? [Keys.Meta.executable: "1"] : [:], sseKey: sseKey)
                     })
                     stored = StoredFile(id: id, size: info.size, executable: executable)
                 }
             case .http(let text):
                 let (_, info) = try BytePipe.transfer(produce: { pipe in try external.download(text, into: pipe) },
-                                                      consume: { pipe in try putChecked(key, pipe, encrypted: encrypted) })
+                                                      consume: { pipe in try putChecked(key, pipe, sseKey: sseKey) })
                 stored = StoredFile(id: id, size: info.size, executable: false)
             case .file(let path):
                 try checkLocalFiles(caller, urlText)
@@ -50,7 +52,7 @@ extension JobStore {
                 }
                 let executable = sharedName.isEmpty && st.st_mode & S_IXUSR != 0
                 let info = try putChecked(key, FileDescriptorSource(fd: fd), metadata: executable ? [Keys.Meta.executable: "1"] : [:],
-                                          encrypted: encrypted)
+                                          sseKey: sseKey)
                 stored = StoredFile(id: id, size: info.size, executable: executable)
             }
             if sharedName.isEmpty { rememberFileKey(id, key) }
@@ -63,21 +65,20 @@ extension JobStore {
     /// Toil's export_file: copies a file out to an s3:// URL (server-side when it can) or to a
     /// local path (atomically, through a temporary file renamed into place, executable bit kept).
     public func exportFile(_ id: String, to urlText: String, external: any ExternalObjects,
-                           caller: TransferCaller) throws -> StoredFile {
+                           caller: TransferCaller, sseKey: EncryptionKey? = nil) throws -> StoredFile {
         let url = try TransferURL(urlText)
-        let key = try findFileKey(id)
+        let key = try findFileKey(id, sseKey: sseKey)
         switch url {
         case .s3(let targetBucket, let targetKey):
             let target = try mapped { try external.s3Store(forBucket: targetBucket) }
-            let key0 = try encryptionKey()
             if let info = try mapped({
                 try target.serverSideCopy(from: store, bucket: bucket, key: key, to: targetBucket, key: targetKey,
-                                          options: CopyOptions(sourceEncryptionKey: key0))
+                                          options: CopyOptions(sourceEncryptionKey: sseKey))
             }) {
                 return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
             }
             let (info, _) = try BytePipe.transfer(produce: { [self] pipe in
-                try getVerified(key, into: pipe, notFound: .noSuchFile(id))
+                try getVerified(key, into: pipe, notFound: .noSuchFile(id), sseKey: sseKey)
             }, consume: { pipe in
                 try mapped { try target.put(targetBucket, key: targetKey, body: pipe, options: PutOptions()) }
             })
@@ -96,7 +97,7 @@ extension JobStore {
                 close(fd)
                 if !renamed { unlink(temporary) }
             }
-            let info = try getVerified(key, into: FileDescriptorSink(fd: fd), notFound: .noSuchFile(id))
+            let info = try getVerified(key, into: FileDescriptorSink(fd: fd), notFound: .noSuchFile(id), sseKey: sseKey)
             let executable = info.metadata[Keys.Meta.executable] == "1"
             let mask = umask(0)
             umask(mask)

@@ -15,7 +15,6 @@ public final class JobStore: @unchecked Sendable {
     let cache: NodeCache?
     let bucket: String
     private let lock = NSLock()
-    private var _options: StoreOptionsValue
     /// file id → object key; a flat id's key needs a listing to find, and never changes.
     private var fileKeys: [String: String] = [:]
     let logLock = NSLock()
@@ -24,26 +23,32 @@ public final class JobStore: @unchecked Sendable {
     /// Logs written up to this many seconds behind the newest log read are still delivered.
     public var logClockSkewTolerance: Double = 3600
 
-    public init(locator: Locator, store: any ObjectStore, options: StoreOptionsValue = StoreOptionsValue(), cache: NodeCache? = nil) {
+    public init(locator: Locator, store: any ObjectStore, cache: NodeCache? = nil) {
         self.locator = locator
         self.store = store
         self.cache = store.cacheIdentity == nil ? nil : cache
         self.bucket = locator.bucket
-        self._options = options
         self.jobBodies = store.cacheIdentity == nil ? nil : JobBodyCache()
-    }
-
-    public var options: StoreOptionsValue {
-        get { lock.lock(); defer { lock.unlock() }; return _options }
-        set { lock.lock(); _options = newValue; lock.unlock() }
     }
 
     // MARK: the store
 
-    public func initialize() throws {
+    /// Creates the store's bucket. With `allowingCustomerKeys` (the caller holds an SSE-C key),
+    /// the bucket is also made to accept SSE-C, as Toil's AWSJobStore does; when the server
+    /// refuses, the new (empty) bucket is removed again and the refusal is the answer, so a
+    /// retry starts from nothing rather than from a bucket that cannot take the workflow's data.
+    @discardableResult
+    public func initialize(allowingCustomerKeys: Bool = false) throws -> CustomerKeySetting {
         try mapped {
             if try store.bucketExists(bucket) { throw JobStoreFailure.jobStoreExists(locator.description) }
             try store.createBucket(bucket)
+            guard allowingCustomerKeys else { return .notNeeded }
+            do {
+                return try store.allowCustomerKeys(bucket)
+            } catch {
+                try? store.destroyBucket(bucket)
+                throw error
+            }
         }
     }
 
@@ -79,36 +84,39 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Stores a job's (opaque) description; create and update are the same write, as in Toil.
-    public func writeJob(_ id: String, body: [UInt8]) throws {
+    /// `sseKey`, on this and every data operation, is the caller's SSE-C key (Toil's
+    /// config.sseKey as the caller read it just now); nil stores and reads in the clear.
+    public func writeJob(_ id: String, body: [UInt8], sseKey: EncryptionKey? = nil) throws {
         try Names.checkJobID(id)
         let key = Keys.job(id)
         guard let jobBodies else {
-            try putChecked(key, MemorySource(body))
+            try putChecked(key, MemorySource(body), sseKey: sseKey)
             return
         }
         jobBodies.forget(key)  // whatever happens to this write, the old body is no longer current
-        let digest = try encryptionKeyDigest()
-        let info = try putChecked(key, MemorySource(body))
-        jobBodies.remember(key, etag: info.etag, body: body, keyDigest: digest)
+        let info = try putChecked(key, MemorySource(body), sseKey: sseKey)
+        jobBodies.remember(key, etag: info.etag, body: body, keyDigest: sseKey?.digest)
     }
 
-    public func jobExists(_ id: String) throws -> Bool {
+    public func jobExists(_ id: String, sseKey: EncryptionKey? = nil) throws -> Bool {
         try Names.checkJobID(id)
-        return try mapped { try store.head(bucket, key: Keys.job(id), options: getOptions()) != nil }
+        return try mapped { try store.head(bucket, key: Keys.job(id), options: GetOptions(encryptionKey: sseKey)) != nil }
     }
 
-    public func loadJob(_ id: String) throws -> [UInt8] {
+    /// A body remembered in memory is answered only to a caller holding the key it was read or
+    /// written with (its digest is part of the lookup), after S3 confirmed it with that key.
+    public func loadJob(_ id: String, sseKey: EncryptionKey? = nil) throws -> [UInt8] {
         try Names.checkJobID(id)
         let key = Keys.job(id)
         let sink = MemorySink()
         guard let jobBodies else {
-            try getVerified(key, into: sink, notFound: .noSuchJob(id))
+            try getVerified(key, into: sink, notFound: .noSuchJob(id), sseKey: sseKey)
             return sink.bytes
         }
-        let digest = try encryptionKeyDigest()
+        let digest = sseKey?.digest
         let known = jobBodies.lookup(key, keyDigest: digest)
         do {
-            let info = try getVerified(key, into: sink, notFound: .noSuchJob(id), ifNoneMatch: known?.etag)
+            let info = try getVerified(key, into: sink, notFound: .noSuchJob(id), sseKey: sseKey, ifNoneMatch: known?.etag)
             jobBodies.remember(key, etag: info.etag, body: sink.bytes, keyDigest: digest)
             return sink.bytes
         } catch is StillCurrent {
@@ -120,7 +128,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Deletes the job and every file associated with it (written with cleanup); idempotent.
-    public func deleteJob(_ id: String) throws {
+    public func deleteJob(_ id: String, sseKey: EncryptionKey? = nil) throws {
         try Names.checkJobID(id)
         jobBodies?.forget(Keys.job(id))
         try mapped { try store.delete(bucket, keys: [Keys.job(id)]) }
@@ -128,7 +136,7 @@ public final class JobStore: @unchecked Sendable {
         var associations: [String] = []
         try forEachKey(prefix: prefix) { associations.append($0.key) }
         for key in associations {
-            try deleteFile(String(key.dropFirst(prefix.count)))
+            try deleteFile(String(key.dropFirst(prefix.count)), sseKey: sseKey)
         }
         try mapped { try store.delete(bucket, keys: associations) }
     }
@@ -139,7 +147,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// One page of jobs in key order; `pageToken` is the last id of the previous page.
-    public func listJobs(pageToken: String, pageSize: Int, includeBodies: Bool) throws -> JobListing {
+    public func listJobs(pageToken: String, pageSize: Int, includeBodies: Bool, sseKey: EncryptionKey? = nil) throws -> JobListing {
         let size = pageSize <= 0 ? 1000 : min(pageSize, 1000)
         let startAfter = pageToken.isEmpty ? "" : Keys.job(pageToken)
         let page = try mapped { try store.list(bucket, prefix: Keys.jobs, startAfter: startAfter, maxKeys: size) }
@@ -149,7 +157,7 @@ public final class JobStore: @unchecked Sendable {
             var body: [UInt8]?
             if includeBodies {
                 // A job deleted since the listing is skipped, as Toil's jobs() does.
-                do { body = try loadJob(id) } catch let f as JobStoreFailure where f.kind == .noSuchJob { continue }
+                do { body = try loadJob(id, sseKey: sseKey) } catch let f as JobStoreFailure where f.kind == .noSuchJob { continue }
             }
             jobs.append((id, object.size, body))
         }
@@ -177,7 +185,7 @@ public final class JobStore: @unchecked Sendable {
         case .preconditionFailed(let m): JobStoreFailure(.failedPrecondition, m)
         case .notModified(let m): JobStoreFailure(.failedPrecondition, "not modified: \(m)")
         case .invalidName(let m): .invalidName(m)
-        case .badEncryptionKey(let m): JobStoreFailure(.permissionDenied, m, kind: .badEncryptionKey)
+        case .badEncryptionKey(let m): .badEncryptionKey(m)
         case .dataLoss(let m): JobStoreFailure(.dataLoss, m)
         case .sourceFailed(let m): JobStoreFailure(.aborted, m)
         case .sinkFailed(let m): JobStoreFailure(.aborted, m)
@@ -187,32 +195,15 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
-    /// The SSE-C key, re-read from its file on every use as Toil does.
-    func encryptionKey() throws -> EncryptionKey? {
-        let path = options.sseKeyPath
-        guard !path.isEmpty else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobStoreFailure(.failedPrecondition, "Cannot read the SSE key file \(path).", kind: .badEncryptionKey)
-        }
-        guard data.count == 32 else {
-            throw JobStoreFailure(.failedPrecondition, "Check that \(path) is the path to a real SSE key. (Key length \(data.count) != 32)", kind: .badEncryptionKey)
-        }
-        return EncryptionKey(bytes: [UInt8](data))
-    }
-
-    func getOptions(encrypted: Bool = true) throws -> GetOptions {
-        GetOptions(encryptionKey: encrypted ? try encryptionKey() : nil)
-    }
-
     /// Puts `source` under `key` with its checksum (and `metadata`) in the object's metadata.
     @discardableResult
     func putChecked(_ key: String, _ source: any ByteSource, metadata: [String: String] = [:],
-                    createOnly: Bool = false, encrypted: Bool = true) throws -> ObjectInfo {
+                    createOnly: Bool = false, sseKey: EncryptionKey?) throws -> ObjectInfo {
         let checksummed = ChecksummingSource(source)
         var meta = metadata
         meta[Keys.Meta.writer] = "jobstored/\(Self.version)"
         let options = PutOptions(metadata: meta, trailingMetadata: { [Keys.Meta.sha256: checksummed.finalizeHex()] },
-                                 createOnly: createOnly, encryptionKey: encrypted ? try encryptionKey() : nil,
+                                 createOnly: createOnly, encryptionKey: sseKey,
                                  executable: metadata[Keys.Meta.executable] == "1")
         var info = try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
         // What the object now carries, whether or not the store echoed it.
@@ -226,7 +217,7 @@ public final class JobStore: @unchecked Sendable {
     /// Bytes damaged on their way (a checksum mismatch) are read again, twice at most, when the
     /// sink can take them back; damage at rest stays DATA_LOSS.
     /// With `ifNoneMatch`, throws `StillCurrent` when the object still has that ETag.
-    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, encrypted: Bool = true,
+    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, sseKey: EncryptionKey?,
                      ifNoneMatch: String? = nil) throws -> ObjectInfo {
         // A file descriptor or memory takes bytes back; a stream to a client is held back.
         let holding = sink is FileDescriptorSink || sink is MemorySink ? nil : HoldBackSink(sink)
@@ -236,8 +227,7 @@ public final class JobStore: @unchecked Sendable {
             attempt += 1
             let verifying = VerifyingSink(target)
             do {
-                var options = try getOptions(encrypted: encrypted)
-                options.ifNoneMatch = ifNoneMatch
+                let options = GetOptions(ifNoneMatch: ifNoneMatch, encryptionKey: sseKey)
                 let info = try mapped {
                     do {
                         return try store.get(bucket, key: key, into: verifying, options: options)
@@ -258,11 +248,6 @@ public final class JobStore: @unchecked Sendable {
 
     /// A conditional get found the object unchanged: the caller's copy is current.
     struct StillCurrent: Error {}
-
-    /// The SSE-C key's digest (nil: no key), to tell remembered bodies apart by key.
-    func encryptionKeyDigest() throws -> String? {
-        try encryptionKey().map { SHA256Digest.hex(of: $0.bytes) }
-    }
 
     /// Reads of one object whose bytes failed their checksum, before DATA_LOSS is final.
     static let readAttempts = 3
@@ -290,11 +275,4 @@ public final class JobStore: @unchecked Sendable {
         fileKeys[id] = key
         lock.unlock()
     }
-}
-
-/// The options a store was opened with (Initialize/Resume).
-public struct StoreOptionsValue: Sendable, Equatable {
-    /// A file holding the 32-byte SSE-C key; empty for none.
-    public var sseKeyPath: String
-    public init(sseKeyPath: String = "") { self.sseKeyPath = sseKeyPath }
 }

@@ -37,6 +37,10 @@ public struct JobStoreFailure: Error, Sendable, Equatable, CustomStringConvertib
         Self(.alreadyExists, "The job store '\(locator)' already exists. Use --restart to resume the workflow, or remove "
              + "the job store with 'toil clean' to start the workflow from scratch.", kind: .jobStoreExists)
     }
+    /// toil.lib.aws.s3's AWSBadEncryptionKeyError text, which Toil's tests look for.
+    static func badEncryptionKey(_ detail: String) -> Self {
+        Self(.permissionDenied, "Your AWS encryption key is most likely configured incorrectly (\(detail)).", kind: .badEncryptionKey)
+    }
     static func invalidName(_ message: String) -> Self {
         Self(.invalidArgument, message, kind: .invalidName)
     }

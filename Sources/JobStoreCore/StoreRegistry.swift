@@ -35,23 +35,20 @@ public final class StoreRegistry: @unchecked Sendable {
         }
     }
 
-    /// The store for `locator`; `options`, when given, replace the remembered ones.
-    public func store(_ locator: String, options: StoreOptionsValue? = nil) throws -> JobStore {
-        if options == nil {
-            lock.lock()
-            let known = byText[locator]
-            lock.unlock()
-            if let known { return known }
-        }
+    /// The store for `locator`, made on first use.
+    public func store(_ locator: String) throws -> JobStore {
+        lock.lock()
+        let known = byText[locator]
+        lock.unlock()
+        if let known { return known }
         let parsed = try Locator(locator)
         lock.lock()
         defer { lock.unlock() }
         let store: JobStore
         if let existing = stores[parsed] {
-            if let options { existing.options = options }
             store = existing
         } else {
-            store = JobStore(locator: parsed, store: try backend(parsed), options: options ?? StoreOptionsValue(), cache: cache)
+            store = JobStore(locator: parsed, store: try backend(parsed), cache: cache)
             stores[parsed] = store
         }
         if byText.count >= Self.maxTexts { byText.removeAll() }

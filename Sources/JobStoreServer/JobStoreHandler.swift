@@ -17,6 +17,8 @@ public final class JobStoreHandler: JobStoreService {
     let external: (any ExternalObjects)?
     /// The object stores' request counters for Stats (the daemon knows its S3 session).
     let backendRequests: @Sendable () -> [BackendRequestStats]
+    /// Local stores on which a client sent an SSE-C key (warned about once each).
+    let localKeyWarnings = OnceSet()
 
     public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600,
                 external: (any ExternalObjects)? = nil, backendRequests: @escaping @Sendable () -> [BackendRequestStats] = { [] }) {
@@ -64,18 +66,30 @@ public final class JobStoreHandler: JobStoreService {
 
     // MARK: stores
 
-    private func options(_ request: StoreRequest) -> StoreOptionsValue {
-        StoreOptionsValue(sseKeyPath: request.options?.sseKeyPath ?? "")
+    /// A key path is refused: the daemon opening a file named by a client would read it with
+    /// the daemon's rights, not the client's (a confused deputy once --allow-uid admits others).
+    private func refuseKeyPath(_ request: StoreRequest) throws {
+        if let path = request.options?.sseKeyPath, !path.isEmpty {
+            throw JobStoreError(.invalidArgument, "StoreOptions.sse_key_path is not accepted: the daemon never opens a key file "
+                                + "for a client. Read the key and send its 32 bytes as sse_key with each call (Protos/WIRE.md).")
+        }
     }
 
     public func initialize(_ request: StoreRequest, call: ServerCall) throws -> Empty {
-        try registry.store(request.locator, options: options(request)).initialize()
-        logger.info("initialized \(request.locator)")
+        try refuseKeyPath(request)
+        let store = try store(request.locator)
+        let outcome = try store.initialize(allowingCustomerKeys: try sseKey(request.sseKey, for: store) != nil)
+        if case .notSupported(let why) = outcome {
+            logger.warning("initialized \(request.locator), but could not allow SSE-C on its bucket: \(why)")
+        } else {
+            logger.info("initialized \(request.locator)")
+        }
         return Empty()
     }
 
     public func resume(_ request: StoreRequest, call: ServerCall) throws -> Empty {
-        try registry.store(request.locator, options: options(request)).resume()
+        try refuseKeyPath(request)
+        try store(request.locator).resume()
         return Empty()
     }
 
@@ -98,31 +112,37 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     public func createJob(_ request: JobBody, call: ServerCall) throws -> Empty {
-        try store(request.locator).writeJob(request.jobId, body: request.body)
+        let store = try store(request.locator)
+        try store.writeJob(request.jobId, body: request.body, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     public func jobExists(_ request: JobRequest, call: ServerCall) throws -> JobExistsResponse {
-        JobExistsResponse(exists: try store(request.locator).jobExists(request.jobId))
+        let store = try store(request.locator)
+        return JobExistsResponse(exists: try store.jobExists(request.jobId, sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func loadJob(_ request: JobRequest, call: ServerCall) throws -> LoadJobResponse {
-        LoadJobResponse(body: try store(request.locator).loadJob(request.jobId))
+        let store = try store(request.locator)
+        return LoadJobResponse(body: try store.loadJob(request.jobId, sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func updateJob(_ request: JobBody, call: ServerCall) throws -> Empty {
-        try store(request.locator).writeJob(request.jobId, body: request.body)
+        let store = try store(request.locator)
+        try store.writeJob(request.jobId, body: request.body, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     public func deleteJob(_ request: JobRequest, call: ServerCall) throws -> Empty {
-        try store(request.locator).deleteJob(request.jobId)
+        let store = try store(request.locator)
+        try store.deleteJob(request.jobId, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     public func listJobs(_ request: ListJobsRequest, call: ServerCall) throws -> ListJobsResponse {
-        let page = try store(request.locator).listJobs(pageToken: request.pageToken, pageSize: Int(request.pageSize),
-                                                       includeBodies: request.includeBodies)
+        let store = try store(request.locator)
+        let page = try store.listJobs(pageToken: request.pageToken, pageSize: Int(request.pageSize),
+                                      includeBodies: request.includeBodies, sseKey: try sseKey(request.sseKey, for: store))
         return ListJobsResponse(jobs: page.jobs.map { JobEntry(jobId: $0.id, size: $0.size, body: $0.body ?? []) },
                                 nextPageToken: page.nextPageToken)
     }
@@ -130,8 +150,9 @@ public final class JobStoreHandler: JobStoreService {
     // MARK: files
 
     public func listFiles(_ request: ListFilesRequest, call: ServerCall) throws -> ListFilesResponse {
-        let page = try store(request.locator).listFiles(job: request.jobId, pageToken: request.pageToken,
-                                                        pageSize: Int(request.pageSize))
+        let store = try store(request.locator)
+        let page = try store.listFiles(job: request.jobId, pageToken: request.pageToken, pageSize: Int(request.pageSize),
+                                       sseKey: try sseKey(request.sseKey, for: store))
         return ListFilesResponse(files: page.files.map { FileEntry(fileId: $0.id, size: $0.size) },
                                  nextPageToken: page.nextPageToken)
     }
@@ -161,89 +182,112 @@ public final class JobStoreHandler: JobStoreService {
     public func writeFile(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
         let fd = try descriptor(call)
         defer { close(fd) }
-        return info(try store(request.locator).writeFile(writeRequest(request, fd: fd), from: FileDescriptorSource(fd: fd)))
+        let store = try store(request.locator)
+        return info(try store.writeFile(writeRequest(request, fd: fd), from: FileDescriptorSource(fd: fd),
+                                        sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func writeFileStream(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).writeFile(writeRequest(request), from: CallUploadSource(call)))
+        let store = try store(request.locator)
+        return info(try store.writeFile(writeRequest(request), from: CallUploadSource(call), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func updateFile(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
         let fd = try descriptor(call)
         defer { close(fd) }
-        return info(try store(request.locator).updateFile(request.fileId, from: FileDescriptorSource(fd: fd),
-                                                          executable: request.executable || Self.ownerExecutable(fd)))
+        let store = try store(request.locator)
+        return info(try store.updateFile(request.fileId, from: FileDescriptorSource(fd: fd),
+                                         executable: request.executable || Self.ownerExecutable(fd),
+                                         sseKey: try sseKey(request.sseKey, for: store)))
     }
 
+    /// A stream carries no file mode: an update that does not set `executable` keeps the
+    /// file's bit (Toil's update_file_stream leaves a FileID's executable as it was).
     public func updateFileStream(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).updateFile(request.fileId, from: CallUploadSource(call), executable: request.executable))
+        let store = try store(request.locator)
+        let key = try sseKey(request.sseKey, for: store)
+        let executable = try request.executable || store.stat(request.fileId, sseKey: key).executable
+        return info(try store.updateFile(request.fileId, from: CallUploadSource(call), executable: executable, sseKey: key))
     }
 
     public func readFile(_ request: ReadFileRequest, call: ServerCall) throws -> ReadFileResponse {
         let store = try store(request.locator)
         let fd = call.takeFD()
         defer { if let fd { close(fd) } }
-        if request.linkOk, let local = try store.fileLocalPath(request.fileId) {
+        let key = try sseKey(request.sseKey, for: store)
+        if request.linkOk, let local = try store.fileLocalPath(request.fileId, sseKey: key) {
             return ReadFileResponse(info: info(local.file), linkPath: local.path)
         }
         guard let fd else {
             throw JobStoreError(.invalidArgument, "ReadFile: this store has no local path to link; pass a file descriptor")
         }
-        return ReadFileResponse(info: info(try store.readFile(request.fileId, into: FileDescriptorSink(fd: fd))))
+        return ReadFileResponse(info: info(try store.readFile(request.fileId, into: FileDescriptorSink(fd: fd), sseKey: key)))
     }
 
     public func readFileStream(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).readFile(request.fileId, into: CallDownloadSink(call)))
+        let store = try store(request.locator)
+        return info(try store.readFile(request.fileId, into: CallDownloadSink(call), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func fileExists(_ request: FileRequest, call: ServerCall) throws -> FileExistsResponse {
-        FileExistsResponse(exists: try store(request.locator).fileExists(request.fileId))
+        let store = try store(request.locator)
+        return FileExistsResponse(exists: try store.fileExists(request.fileId, sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func getFileSize(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).stat(request.fileId))
+        let store = try store(request.locator)
+        return info(try store.stat(request.fileId, sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func deleteFile(_ request: FileRequest, call: ServerCall) throws -> Empty {
-        try store(request.locator).deleteFile(request.fileId)
+        let store = try store(request.locator)
+        try store.deleteFile(request.fileId, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     public func getEmptyFileStoreId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).emptyFile(writeRequest(request)))
+        let store = try store(request.locator)
+        return info(try store.emptyFile(writeRequest(request), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func associateJobWithFile(_ request: AssociateJobWithFileRequest, call: ServerCall) throws -> Empty {
-        try store(request.locator).associate(job: request.jobId, file: request.fileId)
+        let store = try store(request.locator)
+        try store.associate(job: request.jobId, file: request.fileId, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     // MARK: shared files
 
     public func writeSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> Empty {
-        try store(request.locator).writeSharedFile(request.name, from: CallUploadSource(call), encrypted: !request.unencrypted)
+        let store = try store(request.locator)
+        let key = try sseKey(request.sseKey, for: store)
+        try store.writeSharedFile(request.name, from: CallUploadSource(call), sseKey: request.unencrypted ? nil : key)
         return Empty()
     }
 
     public func readSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> FileInfo {
-        info(try store(request.locator).readSharedFile(request.name, into: CallDownloadSink(call)))
+        let store = try store(request.locator)
+        return info(try store.readSharedFile(request.name, into: CallDownloadSink(call), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func sharedFileExists(_ request: SharedFileRequest, call: ServerCall) throws -> FileExistsResponse {
-        FileExistsResponse(exists: try store(request.locator).sharedFileExists(request.name))
+        let store = try store(request.locator)
+        return FileExistsResponse(exists: try store.sharedFileExists(request.name, sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     // MARK: logs
 
     public func writeLogs(_ request: WriteLogsRequest, call: ServerCall) throws -> Empty {
-        try store(request.locator).writeLog(request.message)
+        let store = try store(request.locator)
+        try store.writeLog(request.message, sseKey: try sseKey(request.sseKey, for: store))
         return Empty()
     }
 
     public func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse {
-        let page = try store(request.locator).readLogs(readAll: request.readAll, pageToken: request.pageToken,
-                                                       maxMessages: Int(request.maxMessages),
-                                                       overlapSeconds: Int(request.overlapSeconds))
+        let store = try store(request.locator)
+        let page = try store.readLogs(readAll: request.readAll, pageToken: request.pageToken,
+                                      maxMessages: Int(request.maxMessages), overlapSeconds: Int(request.overlapSeconds),
+                                      sseKey: try sseKey(request.sseKey, for: store))
         return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken, resumeToken: page.resumeToken,
                                 keys: page.keys)
     }
@@ -255,11 +299,14 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     public func getPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
-        UrlResponse(url: try store(request.locator).fileURL(request.fileId, expiresIn: expiry(request)))
+        let store = try store(request.locator)
+        return UrlResponse(url: try store.fileURL(request.fileId, expiresIn: expiry(request), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func getSharedPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
-        UrlResponse(url: try store(request.locator).sharedFileURL(request.name, expiresIn: expiry(request)))
+        let store = try store(request.locator)
+        return UrlResponse(url: try store.sharedFileURL(request.name, expiresIn: expiry(request),
+                                                        sseKey: try sseKey(request.sseKey, for: store)))
     }
 }
 
@@ -309,18 +356,21 @@ extension JobStoreHandler {
     }
 
     public func importFile(_ request: ImportFileRequest, call: ServerCall) throws -> FileInfo {
-        let file = try store(request.locator).importFile(request.url, sharedName: request.sharedFileName,
-                                                        external: try externalObjects(), caller: caller(call))
+        let store = try store(request.locator)
+        let file = try store.importFile(request.url, sharedName: request.sharedFileName, external: try externalObjects(),
+                                        caller: caller(call), sseKey: try sseKey(request.sseKey, for: store))
         return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
     }
 
     public func assignFileId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        FileInfo(fileId: try store(request.locator).assignFileID(writeRequest(request)))
+        let store = try store(request.locator)
+        return FileInfo(fileId: try store.assignFileID(writeRequest(request), sseKey: try sseKey(request.sseKey, for: store)))
     }
 
     public func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo {
-        let file = try store(request.locator).exportFile(request.fileId, to: request.url, external: try externalObjects(),
-                                                        caller: caller(call))
+        let store = try store(request.locator)
+        let file = try store.exportFile(request.fileId, to: request.url, external: try externalObjects(),
+                                        caller: caller(call), sseKey: try sseKey(request.sseKey, for: store))
         return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
     }
 }

@@ -96,6 +96,8 @@ public final class FaultInjectingObjectStore: ObjectStore, @unchecked Sendable {
         try inner.collectGarbage(bucket, olderThan: age)
     }
     public var cacheIdentity: String? { inner.cacheIdentity }
+
+    public func allowCustomerKeys(_ bucket: String) throws -> CustomerKeySetting { try inner.allowCustomerKeys(bucket) }
 }
 
 /// A body that breaks after some bytes, as a client dying mid-upload.

@@ -54,6 +54,20 @@ public protocol ObjectStore: Sendable {
     /// Names where this store's objects live (an S3 endpoint), for a node cache to key its
     /// entries by; nil when the store's objects are already local files and need no cache.
     var cacheIdentity: String? { get }
+
+    /// Lets objects in `bucket` be written with customer-provided keys (SSE-C), which AWS
+    /// blocks on new buckets by default. Throws when the server refuses.
+    func allowCustomerKeys(_ bucket: String) throws -> CustomerKeySetting
+}
+
+/// What `allowCustomerKeys` found.
+public enum CustomerKeySetting: Sendable, Equatable {
+    /// The bucket now accepts SSE-C.
+    case allowed
+    /// Nothing to do: the store keeps no objects elsewhere (local), so it has no such switch.
+    case notNeeded
+    /// The server lacks the call; SSE-C works or not as the server decides. Why, for the log.
+    case notSupported(String)
 }
 
 extension ObjectStore {
@@ -63,6 +77,8 @@ extension ObjectStore {
                                to bucket: String, key: String, options: CopyOptions) throws -> ObjectInfo? { nil }
 
     public var cacheIdentity: String? { nil }
+
+    public func allowCustomerKeys(_ bucket: String) throws -> CustomerKeySetting { .notNeeded }
 }
 
 /// What a server-side copy carries.
@@ -127,12 +143,6 @@ public struct GetOptions: Sendable {
     }
 }
 
-/// A customer-provided encryption key (SSE-C): 32 bytes, never logged.
-public struct EncryptionKey: Sendable, Equatable, CustomStringConvertible {
-    public let bytes: [UInt8]
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-    public var description: String { "EncryptionKey(<redacted>)" }
-}
 
 /// An object as the store reports it.
 public struct ObjectInfo: Sendable, Equatable {

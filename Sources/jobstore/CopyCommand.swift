@@ -97,15 +97,15 @@ extension JobStoreCommand {
             switch to {
             case .newFile:
                 let request = WriteFileRequest(locator: store.locator, jobId: job ?? "", cleanup: job != nil,
-                                               basename: file.basename, executable: file.executable, hints: hint)
+                                               basename: file.basename, executable: file.executable, hints: hint, sseKey: try store.key)
                 let info = try await client.writeFileStream(request, body: body)
                 (id, executable) = (info.fileId, info.executable)
             case .file(let existing):
-                let request = UpdateFileRequest(locator: store.locator, fileId: existing, executable: file.executable)
+                let request = UpdateFileRequest(locator: store.locator, fileId: existing, executable: file.executable, sseKey: try store.key)
                 let info = try await client.updateFileStream(request, body: body)
                 (id, executable) = (info.fileId.isEmpty ? existing : info.fileId, info.executable)
             case .shared(let name):
-                _ = try await client.writeSharedFileStream(SharedFileRequest(locator: store.locator, name: name), body: body)
+                _ = try await client.writeSharedFileStream(SharedFileRequest(locator: store.locator, name: name, sseKey: try store.key), body: body)
                 id = name
             default:
                 preconditionFailure("validated: the destination is in the store")
@@ -123,7 +123,7 @@ extension JobStoreCommand {
             let name: String
             switch from {
             case .file(let id):
-                total = try await client.getFileSize(FileRequest(locator: store.locator, fileId: id)).size
+                total = try await client.getFileSize(FileRequest(locator: store.locator, fileId: id, sseKey: try store.key)).size
                 name = String(id.split(separator: "/").last ?? Substring(id))
             case .shared(let shared):
                 total = nil
@@ -140,9 +140,9 @@ extension JobStoreCommand {
                     progress.add(bytes.count)
                 }
                 if case .file(let id) = from {
-                    info = try await client.readFileStream(FileRequest(locator: store.locator, fileId: id), onData: onData)
+                    info = try await client.readFileStream(FileRequest(locator: store.locator, fileId: id, sseKey: try store.key), onData: onData)
                 } else {
-                    info = try await client.readSharedFileStream(SharedFileRequest(locator: store.locator, name: name), onData: onData)
+                    info = try await client.readSharedFileStream(SharedFileRequest(locator: store.locator, name: name, sseKey: try store.key), onData: onData)
                 }
                 try target.commit(executable: info.executable)
             } catch {

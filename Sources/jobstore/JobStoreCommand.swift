@@ -45,29 +45,27 @@ struct StoreArguments: ParsableArguments {
     @Argument(help: "The job store: local:/path or aws:REGION:NAME.")
     var locator: String
 
-    @Option(help: "A file holding the store's 32-byte SSE-C key (aws: stores written with one).")
+    @Option(help: "A file holding the store's 32-byte SSE-C key (aws: stores written with one, as Toil's --sseKey).")
     var sseKey: String?
 
     @OptionGroup var connection: SocketOption
 
-    /// Connects and checks the store exists (NO_SUCH_JOB_STORE otherwise). Only with `--sse-key`
-    /// is the store resumed with options: the daemon keeps one set of options per store for
-    /// every client, and a command run by hand must not clear a workflow's key.
+    /// The key's bytes for a request's `sse_key` (empty without --sse-key), read by this
+    /// command: the daemon never opens a key file for a client.
+    var key: [UInt8] {
+        get throws { try sseKey.map(SSEKeyFile.read) ?? [] }
+    }
+
+    /// Connects and checks the store exists (NO_SUCH_JOB_STORE otherwise).
     func open() async throws -> JobStoreClient {
+        _ = try key  // a bad key file fails before anything is sent
         let client = try connection.connect()
-        if let sseKey {
-            _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: absolutePath(sseKey))))
-        } else if try await !client.storeExists(StoreRequest(locator: locator)).exists {
+        if try await !client.storeExists(StoreRequest(locator: locator)).exists {
             throw JobStoreError(.notFound, "The job store '\(locator)' does not exist, so there is nothing to do.",
                                 kind: .noSuchJobStore)
         }
         return client
     }
-}
-
-/// Makes a relative path absolute: the daemon opens it, from its own working directory.
-func absolutePath(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
 /// A failure the command reports with `jobstore: error: MESSAGE` and an exit status.

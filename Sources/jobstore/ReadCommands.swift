@@ -19,9 +19,9 @@ extension JobStoreCommand {
                 defer { client.connection.close() }
                 let out = try LocalTarget(.standardStream, defaultName: "")
                 if shared {
-                    _ = try await client.readSharedFileStream(SharedFileRequest(locator: store.locator, name: file)) { try out.write($0) }
+                    _ = try await client.readSharedFileStream(SharedFileRequest(locator: store.locator, name: file, sseKey: try store.key)) { try out.write($0) }
                 } else {
-                    _ = try await client.readFileStream(FileRequest(locator: store.locator, fileId: file)) { try out.write($0) }
+                    _ = try await client.readFileStream(FileRequest(locator: store.locator, fileId: file, sseKey: try store.key)) { try out.write($0) }
                 }
             }
         }
@@ -68,7 +68,8 @@ extension JobStoreCommand {
                     while true {
                         let overlap = all && follow && first ? Self.followOverlap : 0
                         let page = try await client.readLogs(ReadLogsRequest(locator: store.locator, readAll: all,
-                                                                             pageToken: all ? token : "", overlapSeconds: overlap))
+                                                                             pageToken: all ? token : "", overlapSeconds: overlap,
+                                                                             sseKey: try store.key))
                         for (index, message) in page.messages.enumerated() {
                             if all && follow, index < page.keys.count {
                                 let key = page.keys[index]

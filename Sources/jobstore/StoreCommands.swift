@@ -19,8 +19,9 @@ extension JobStoreCommand {
             try await reportingFailures {
                 let client = try connection.connect()
                 defer { client.connection.close() }
-                let options = sseKey.map { StoreOptions(sseKeyPath: absolutePath($0)) }
-                _ = try await client.initialize(StoreRequest(locator: locator, options: options))
+                // The key makes the new bucket accept SSE-C (as Toil's AWSJobStore does).
+                let key = try sseKey.map(SSEKeyFile.read) ?? []
+                _ = try await client.initialize(StoreRequest(locator: locator, sseKey: key))
                 if json { try printJSON(["locator": locator, "initialized": true]) } else { print("initialized \(locator)") }
             }
         }
@@ -65,7 +66,7 @@ extension JobStoreCommand {
                 let client = try await store.open()
                 defer { client.connection.close() }
                 try await printListing(json: json, idKey: "job_id") { token in
-                    let page = try await client.listJobs(ListJobsRequest(locator: store.locator, pageToken: token))
+                    let page = try await client.listJobs(ListJobsRequest(locator: store.locator, pageToken: token, sseKey: try store.key))
                     return (page.jobs.map { ($0.jobId, $0.size) }, page.nextPageToken)
                 }
             }
@@ -86,11 +87,11 @@ extension JobStoreCommand {
             try await reportingFailures {
                 let client = try await store.open()
                 defer { client.connection.close() }
-                if let job, try await !client.jobExists(JobRequest(locator: store.locator, jobId: job)).exists {
+                if let job, try await !client.jobExists(JobRequest(locator: store.locator, jobId: job, sseKey: try store.key)).exists {
                     throw JobStoreError(.notFound, "Job \(job) does not exist in \(store.locator).", kind: .noSuchJob)
                 }
                 try await printListing(json: json, idKey: "file_id") { token in
-                    let page = try await client.listFiles(ListFilesRequest(locator: store.locator, jobId: job ?? "", pageToken: token))
+                    let page = try await client.listFiles(ListFilesRequest(locator: store.locator, jobId: job ?? "", pageToken: token, sseKey: try store.key))
                     return (page.files.map { ($0.fileId, $0.size) }, page.nextPageToken)
                 }
             }
@@ -117,8 +118,8 @@ extension JobStoreCommand {
                 let client = try await store.open()
                 defer { client.connection.close() }
                 let url = shared
-                    ? try await client.getSharedPublicUrl(PublicUrlRequest(locator: store.locator, name: file, expiresSeconds: expires)).url
-                    : try await client.getPublicUrl(PublicUrlRequest(locator: store.locator, fileId: file, expiresSeconds: expires)).url
+                    ? try await client.getSharedPublicUrl(PublicUrlRequest(locator: store.locator, name: file, expiresSeconds: expires, sseKey: try store.key)).url
+                    : try await client.getPublicUrl(PublicUrlRequest(locator: store.locator, fileId: file, expiresSeconds: expires, sseKey: try store.key)).url
                 if json { try printJSON(["url": url]) } else { print(url) }
             }
         }

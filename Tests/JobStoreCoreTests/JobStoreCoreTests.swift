@@ -59,7 +59,7 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [Array("now".utf8)])
         // Another node, clock 10 minutes slow, writes a log after the reader advanced its marker.
         let slow = Keys.logs + JobStore.logName(Date().addingTimeInterval(-600))
-        try store.putChecked(slow, MemorySource(Array("late".utf8)))
+        try store.putChecked(slow, MemorySource(Array("late".utf8)), sseKey: nil)
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [Array("late".utf8)])
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [])
         XCTAssertEqual(try store.readLogs(readAll: true, pageToken: "", maxMessages: 0).messages.count, 2)
@@ -71,7 +71,7 @@ final class LogTests: XCTestCase {
         try store.initialize()
         try store.writeLog(Array("old".utf8))
         let last = try store.store.list(store.bucket, prefix: Keys.logs, startAfter: "", maxKeys: 10).objects.last!.key
-        try store.putChecked(Keys.logMarker, MemorySource(Array(last.utf8)))
+        try store.putChecked(Keys.logMarker, MemorySource(Array(last.utf8)), sseKey: nil)
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [])
         try store.writeLog(Array("new".utf8))
         XCTAssertEqual(try store.readLogs(readAll: false, pageToken: "", maxMessages: 0).messages, [Array("new".utf8)])

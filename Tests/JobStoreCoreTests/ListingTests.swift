@@ -31,7 +31,7 @@ final class ListingTests: XCTestCase {
         }
         let doomed = try store.writeFile(FileWriteRequest(basename: "gone", hints: ["wf"]), from: MemorySource([1]))
         try store.deleteFile(doomed.id)  // leaves a tombstone under files/wf/deleted/
-        try store.writeSharedFile("files.txt", from: MemorySource([1, 2]), encrypted: false)
+        try store.writeSharedFile("files.txt", from: MemorySource([1, 2]))
         for pageSize in [1, 2, 3, 1000] {
             var seen: [String: UInt64] = [:]
             var token = ""
@@ -61,7 +61,7 @@ final class ListingTests: XCTestCase {
         XCTAssertEqual(page.keys.count, 1)
         XCTAssertEqual(page.resumeToken, page.keys.first)
         // A slow upload: keyed 30 s ago, visible only now.
-        try store.putChecked(Keys.logs + JobStore.logName(Date().addingTimeInterval(-30)), MemorySource(Array("late".utf8)))
+        try store.putChecked(Keys.logs + JobStore.logName(Date().addingTimeInterval(-30)), MemorySource(Array("late".utf8)), sseKey: nil)
         XCTAssertEqual(try store.readLogs(readAll: true, pageToken: page.resumeToken, maxMessages: 0).messages, [])
         let again = try store.readLogs(readAll: true, pageToken: page.resumeToken, maxMessages: 0, overlapSeconds: 300)
         XCTAssertEqual(again.messages, [Array("late".utf8), Array("first".utf8)])

@@ -105,27 +105,27 @@ final class AccessTests: XCTestCase {
         let client = try daemon.connect()
         defer { client.connection.close() }
         let sseKey = pattern(32, seed: 77)
-        let keyPath = daemon.directory + "/sse.key"
-        FileManager.default.createFile(atPath: keyPath, contents: Data(sseKey))
-        let wrongPath = daemon.directory + "/wrong.key"
-        FileManager.default.createFile(atPath: wrongPath, contents: Data(pattern(32, seed: 78)))
+        let wrongKey = pattern(32, seed: 78)
         let locator = "aws:us-east-1:jobstore-secrets-\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await client.initialize(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath)))
-        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "s"), pattern(3000))
-        _ = try await client.download(locator, info.fileId)
+        _ = try await client.initialize(StoreRequest(locator: locator, sseKey: sseKey))
+        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "s", sseKey: sseKey), pattern(3000))
+        _ = try await client.download(locator, info.fileId, sseKey: sseKey)
+        _ = try await client.createJob(JobBody(locator: locator, jobId: "j", body: [1], sseKey: sseKey))
         var messages: [String] = []
-        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: wrongPath)))
-        do { _ = try await client.download(locator, info.fileId) } catch { messages.append("\(error)") }
+        do { _ = try await client.download(locator, info.fileId, sseKey: wrongKey) } catch { messages.append("\(error)") }
+        do { _ = try await client.loadJob(JobRequest(locator: locator, jobId: "j", sseKey: wrongKey)) } catch { messages.append("\(error)") }
+        do { _ = try await client.download(locator, info.fileId, sseKey: Array(sseKey.prefix(31))) } catch { messages.append("\(error)") }
         let stats = try await client.stats()
-        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath)))
         _ = try await client.destroy(StoreRequest(locator: locator))
-        XCTAssertFalse(messages.isEmpty, "the wrong key was refused")
+        XCTAssertEqual(messages.count, 3, "the wrong and the short key were refused")
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
         XCTAssertFalse(log.isEmpty)
         let keyBase64 = Data(sseKey).base64EncodedString()
         let keyHex = sseKey.map { String(format: "%02x", $0) }.joined()
+        let wrongBase64 = Data(wrongKey).base64EncodedString()
+        let shortBase64 = Data(sseKey.prefix(31)).base64EncodedString()
         let everything = log + messages.joined() + String(decoding: stats.serialized(), as: UTF8.self)
-        for needle in [secret, keyBase64, keyHex] {
+        for needle in [secret, keyBase64, keyHex, wrongBase64, shortBase64, String(decoding: sseKey, as: UTF8.self)] {
             XCTAssertFalse(everything.contains(needle), "a secret appeared")
         }
     }

@@ -150,19 +150,21 @@ extension JobStoreClient {
         }
     }
 
-    func download(_ locator: String, _ id: String) async throws -> [UInt8] {
+    func download(_ locator: String, _ id: String, sseKey: [UInt8] = []) async throws -> [UInt8] {
         var out: [UInt8] = []
-        _ = try await readFileStream(FileRequest(locator: locator, fileId: id)) { out.append(contentsOf: $0) }
+        _ = try await readFileStream(FileRequest(locator: locator, fileId: id, sseKey: sseKey)) { out.append(contentsOf: $0) }
         return out
     }
 
-    func writeShared(_ locator: String, _ name: String, _ bytes: [UInt8]) async throws {
-        _ = try await writeSharedFileStream(SharedFileRequest(locator: locator, name: name)) { try await $0.write(bytes) }
+    func writeShared(_ locator: String, _ name: String, _ bytes: [UInt8], sseKey: [UInt8] = [], unencrypted: Bool = false) async throws {
+        _ = try await writeSharedFileStream(SharedFileRequest(locator: locator, name: name, unencrypted: unencrypted, sseKey: sseKey)) {
+            try await $0.write(bytes)
+        }
     }
 
-    func readShared(_ locator: String, _ name: String) async throws -> [UInt8] {
+    func readShared(_ locator: String, _ name: String, sseKey: [UInt8] = []) async throws -> [UInt8] {
         var out: [UInt8] = []
-        _ = try await readSharedFileStream(SharedFileRequest(locator: locator, name: name)) { out.append(contentsOf: $0) }
+        _ = try await readSharedFileStream(SharedFileRequest(locator: locator, name: name, sseKey: sseKey)) { out.append(contentsOf: $0) }
         return out
     }
 }

@@ -132,19 +132,19 @@ final class ImportExportTests: XCTestCase {
 
     /// Imports into a store with an SSE-C key are encrypted with it (copy and stream alike).
     func testImportsIntoAnEncryptedStore() async throws {
-        let keyPath = daemon.directory + "/sse.key"
-        FileManager.default.createFile(atPath: keyPath, contents: Data(pattern(32, seed: 9)))
+        let key = pattern(32, seed: 9)
         let locator = "aws:us-east-1:\(storeName)-enc"
-        let withKey = StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath))
+        let withKey = StoreRequest(locator: locator, sseKey: key)
         _ = try await client.initialize(withKey)
         defer { Task { [client] in _ = try? await client?.destroy(withKey) } }
         try s3.put(outside, key: "plain.bin", body: MemorySource(pattern(6 << 20)), options: PutOptions())
-        let imported = try await client.importFile(ImportFileRequest(locator: locator, url: "s3://\(outside)/plain.bin"))
-        let back = try await client.download(locator, imported.fileId)
+        let imported = try await client.importFile(ImportFileRequest(locator: locator, url: "s3://\(outside)/plain.bin", sseKey: key))
+        let back = try await client.download(locator, imported.fileId, sseKey: key)
         XCTAssertTrue(back == pattern(6 << 20))
         XCTAssertThrowsError(try s3.get("\(storeName)-enc--toil", key: "files-flat/\(imported.fileId)/plain.bin", into: MemorySink(),
                                         options: GetOptions()), "encrypted at rest with the store's key")
-        _ = try await client.exportFile(ExportFileRequest(locator: locator, fileId: imported.fileId, url: "s3://\(outside)/decrypted.bin"))
+        _ = try await client.exportFile(ExportFileRequest(locator: locator, fileId: imported.fileId, url: "s3://\(outside)/decrypted.bin",
+                                                        sseKey: key))
         XCTAssertTrue(try outsideObject("decrypted.bin") == pattern(6 << 20), "exports are readable without the key")
         _ = try await client.destroy(withKey)
     }

@@ -104,49 +104,8 @@ final class MotoStoreTests: S3StoreTests {
     override func testSharedFilesLogsAndPresignedURL() async throws { try await super.testSharedFilesLogsAndPresignedURL() }
 }
 
-/// SSE-C and integrity on real SeaweedFS, which enforces SSE-C.
+/// Integrity on real SeaweedFS (SSE-C: EncryptionOnS3Tests).
 final class S3EncryptionAndIntegrityTests: XCTestCase {
-    func testSSECKeyIsSentEverywhereAndRequiredToRead() async throws {
-        let daemon = try DaemonProcess.withS3()
-        defer { daemon.stop() }
-        let client = try daemon.connect()
-        defer { client.connection.close() }
-        let keyPath = daemon.directory + "/sse.key"
-        let wrongPath = daemon.directory + "/wrong.key"
-        FileManager.default.createFile(atPath: keyPath, contents: Data(pattern(32, seed: 1)))
-        FileManager.default.createFile(atPath: wrongPath, contents: Data(pattern(32, seed: 2)))
-        let locator = "aws:us-east-1:jobstore-sse-\(UUID().uuidString.prefix(8).lowercased())"
-        let withKey = StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: keyPath))
-        _ = try await client.initialize(withKey)
-        try await client.writeShared(locator, "config.pickle", [7])
-        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "secret"), pattern(100_000))
-        _ = try await client.createJob(JobBody(locator: locator, jobId: "j", body: [1, 2]))
-        let size = try await client.getFileSize(FileRequest(locator: locator, fileId: info.fileId))
-        XCTAssertEqual(size.size, 100_000, "size lookups carry the key")
-        let back = try await client.download(locator, info.fileId)
-        XCTAssertTrue(back == pattern(100_000))
-
-        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: wrongPath)))
-        await assertFails(.permissionDenied, kind: .badEncryptionKey) { try await client.download(locator, info.fileId) }
-        await assertFails(.permissionDenied, kind: .badEncryptionKey) { try await client.loadJob(JobRequest(locator: locator, jobId: "j")) }
-        _ = try await client.resume(StoreRequest(locator: locator))
-        await assertFails(.permissionDenied, kind: .badEncryptionKey) { try await client.download(locator, info.fileId) }
-        // config.pickle is never encrypted, as in Toil: readable before the key is known.
-        let config = try await client.readShared(locator, "config.pickle")
-        XCTAssertEqual(config, [7])
-        let shortKey = daemon.directory + "/short.key"
-        FileManager.default.createFile(atPath: shortKey, contents: Data(pattern(31)))
-        _ = try await client.resume(StoreRequest(locator: locator, options: StoreOptions(sseKeyPath: shortKey)))
-        await assertFails(.failedPrecondition, kind: .badEncryptionKey,
-                          message: "Check that \(shortKey) is the path to a real SSE key. (Key length 31 != 32)") {
-            try await client.download(locator, info.fileId)
-        }
-        _ = try await client.resume(withKey)
-        _ = try await client.destroy(StoreRequest(locator: locator))
-        let exists = try await client.storeExists(StoreRequest(locator: locator)).exists
-        XCTAssertFalse(exists)
-    }
-
     func testAnObjectChangedBehindTheDaemonsBackIsDataLoss() async throws {
         let daemon = try DaemonProcess.withS3()
         defer { daemon.stop() }

@@ -64,6 +64,18 @@ _BY_KIND: Dict[int, Type[JobStoreError]] = {
 }
 
 
+BAD_ENCRYPTION_KEY = 6
+_BASE_KIND = dict(_BY_KIND)
+
+
+def register_kind(kind: int, cls: Type[JobStoreError]) -> None:
+    """Raise ``cls`` (a subclass of this kind's class) for ``kind`` from now on: how the Toil
+    adapter makes BAD_ENCRYPTION_KEY also Toil's AWSBadEncryptionKeyError."""
+    if not issubclass(cls, _BASE_KIND[kind]):
+        raise TypeError(f"{cls.__name__} must subclass {_BASE_KIND[kind].__name__}")
+    _BY_KIND[kind] = cls
+
+
 def from_status(code: int, message: str, kind: int = 0) -> JobStoreError:
     cls = _BY_KIND.get(kind) or _BY_CODE.get(code, JobStoreError)
     return cls(code, message, kind)

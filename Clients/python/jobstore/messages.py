@@ -73,7 +73,7 @@ class ErrorKind(IntEnum):
     NO_SUCH_JOB_STORE = 3  # toil NoSuchJobStoreException
     JOB_STORE_EXISTS = 4  # toil JobStoreExistsException
     CONCURRENT_MODIFICATION = 5  # toil ConcurrentFileModificationException
-    BAD_ENCRYPTION_KEY = 6  # wrong or missing SSE-C key
+    BAD_ENCRYPTION_KEY = 6  # wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError)
     INVALID_LOCATOR = 7  # a locator Toil would reject
     INVALID_NAME = 8  # a shared-file name, id or basename Toil would reject
 
@@ -167,10 +167,10 @@ class Empty(_Message):
 
 
 class StoreOptions(_Message):
-    """Options a store is opened with; remembered by the daemon per locator.
+    """Options of Initialize/Resume.
 
     Fields:
-        sse_key_path: Path of a file holding a 32-byte SSE-C key (Toil's `sseKey`); empty: no encryption."""
+        sse_key_path: Refused (INVALID_ARGUMENT) when set: the daemon never opens a key file on a client's behalf (another uid admitted with --allow-uid could name a file only the daemon may read). Clients read the key themselves and send its bytes as `sse_key` with each call (Protos/WIRE.md)."""
 
     __slots__ = ('sse_key_path', )
 
@@ -362,13 +362,17 @@ class HelloResponse(_Message):
 
 
 class StoreRequest(_Message):
-    """The `StoreRequest` message of Protos/jobstore.proto."""
+    """The `StoreRequest` message of Protos/jobstore.proto.
 
-    __slots__ = ('locator', 'options', )
+    Fields:
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    def __init__(self, *, locator: Optional[str] = None, options: Optional[StoreOptions] = None) -> None:
+    __slots__ = ('locator', 'options', 'sse_key', )
+
+    def __init__(self, *, locator: Optional[str] = None, options: Optional[StoreOptions] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.options: Optional[StoreOptions] = options
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -383,6 +387,9 @@ class StoreRequest(_Message):
             out += b'\x12'
             _c.varint(out, len(sub))
             out += sub
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'StoreRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -399,6 +406,9 @@ class StoreRequest(_Message):
             elif key == 18:
                 start, pos = _c.span(buf, pos, end)
                 self.options = StoreOptions._decode(buf, start, pos) if self.options is None else self.options._merged(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -519,13 +529,17 @@ class JobIdResponse(_Message):
 
 
 class JobRequest(_Message):
-    """The `JobRequest` message of Protos/jobstore.proto."""
+    """The `JobRequest` message of Protos/jobstore.proto.
 
-    __slots__ = ('locator', 'job_id', )
+    Fields:
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None) -> None:
+    __slots__ = ('locator', 'job_id', 'sse_key', )
+
+    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.job_id: str = "" if job_id is None else job_id
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -536,6 +550,9 @@ class JobRequest(_Message):
         v = self.job_id
         if v:
             _c.put_string(out, b'\x12', v, 'JobRequest.job_id')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'JobRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -552,6 +569,9 @@ class JobRequest(_Message):
             elif key == 18:
                 start, pos = _c.span(buf, pos, end)
                 self.job_id = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -563,14 +583,16 @@ class JobBody(_Message):
     """The `JobBody` message of Protos/jobstore.proto.
 
     Fields:
-        body: opaque: the adapter pickles the JobDescription"""
+        body: opaque: the adapter pickles the JobDescription
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'job_id', 'body', )
+    __slots__ = ('locator', 'job_id', 'body', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, body: Optional[bytes] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, body: Optional[bytes] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.job_id: str = "" if job_id is None else job_id
         self.body: bytes = b"" if body is None else body
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -584,6 +606,9 @@ class JobBody(_Message):
         v = self.body
         if v:
             _c.put_bytes(out, b'\x1a', v, 'JobBody.body')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'JobBody.sse_key')
         return bytes(out)
 
     @classmethod
@@ -603,6 +628,9 @@ class JobBody(_Message):
             elif key == 26:
                 start, pos = _c.span(buf, pos, end)
                 self.body = buf[start:pos]
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -683,15 +711,17 @@ class ListJobsRequest(_Message):
 
     Fields:
         page_token: empty: the first page
-        page_size: 0: the server's default (1000)"""
+        page_size: 0: the server's default (1000)
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'page_token', 'page_size', 'include_bodies', )
+    __slots__ = ('locator', 'page_token', 'page_size', 'include_bodies', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, page_token: Optional[str] = None, page_size: Optional[int] = None, include_bodies: Optional[bool] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, page_token: Optional[str] = None, page_size: Optional[int] = None, include_bodies: Optional[bool] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.page_token: str = "" if page_token is None else page_token
         self.page_size: int = 0 if page_size is None else page_size
         self.include_bodies: bool = False if include_bodies is None else include_bodies
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -709,6 +739,9 @@ class ListJobsRequest(_Message):
         if self.include_bodies:
             out += b'\x20'
             out.append(1)
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ListJobsRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -731,6 +764,9 @@ class ListJobsRequest(_Message):
             elif key == 32:
                 v, pos = _c.read_varint(buf, pos)
                 self.include_bodies = v != 0
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -846,11 +882,12 @@ class WriteFileRequest(_Message):
         basename: the file's name (Toil's basename); default "stream" / "empty"
         executable: also set when a passed descriptor's file has its owner-execute bit
         hints: Toil's file hints: the file gets a readable id under files/
-        file_id: an id from AssignFileId (same basename and hints); empty: a new one"""
+        file_id: an id from AssignFileId (same basename and hints); empty: a new one
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'job_id', 'cleanup', 'basename', 'executable', 'hints', 'file_id', )
+    __slots__ = ('locator', 'job_id', 'cleanup', 'basename', 'executable', 'hints', 'file_id', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, cleanup: Optional[bool] = None, basename: Optional[str] = None, executable: Optional[bool] = None, hints: Optional[Iterable[str]] = None, file_id: Optional[str] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, cleanup: Optional[bool] = None, basename: Optional[str] = None, executable: Optional[bool] = None, hints: Optional[Iterable[str]] = None, file_id: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.job_id: str = "" if job_id is None else job_id
         self.cleanup: bool = False if cleanup is None else cleanup
@@ -858,6 +895,7 @@ class WriteFileRequest(_Message):
         self.executable: bool = False if executable is None else executable
         self.hints: List[str] = [] if hints is None else _c.expect_list(hints, 'WriteFileRequest.hints')[:]
         self.file_id: str = "" if file_id is None else file_id
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -882,6 +920,9 @@ class WriteFileRequest(_Message):
         v = self.file_id
         if v:
             _c.put_string(out, b'\x3a', v, 'WriteFileRequest.file_id')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'WriteFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -913,6 +954,9 @@ class WriteFileRequest(_Message):
             elif key == 58:
                 start, pos = _c.span(buf, pos, end)
                 self.file_id = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -924,14 +968,16 @@ class UpdateFileRequest(_Message):
     """The `UpdateFileRequest` message of Protos/jobstore.proto.
 
     Fields:
-        executable: also set when a passed descriptor's file has its owner-execute bit"""
+        executable: also set when a passed descriptor's file has its owner-execute bit
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'file_id', 'executable', )
+    __slots__ = ('locator', 'file_id', 'executable', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, executable: Optional[bool] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, executable: Optional[bool] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.file_id: str = "" if file_id is None else file_id
         self.executable: bool = False if executable is None else executable
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -945,6 +991,9 @@ class UpdateFileRequest(_Message):
         if self.executable:
             out += b'\x18'
             out.append(1)
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'UpdateFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -964,6 +1013,9 @@ class UpdateFileRequest(_Message):
             elif key == 24:
                 v, pos = _c.read_varint(buf, pos)
                 self.executable = v != 0
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -972,13 +1024,17 @@ class UpdateFileRequest(_Message):
 
 
 class FileRequest(_Message):
-    """The `FileRequest` message of Protos/jobstore.proto."""
+    """The `FileRequest` message of Protos/jobstore.proto.
 
-    __slots__ = ('locator', 'file_id', )
+    Fields:
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None) -> None:
+    __slots__ = ('locator', 'file_id', 'sse_key', )
+
+    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.file_id: str = "" if file_id is None else file_id
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -989,6 +1045,9 @@ class FileRequest(_Message):
         v = self.file_id
         if v:
             _c.put_string(out, b'\x12', v, 'FileRequest.file_id')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'FileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1005,6 +1064,9 @@ class FileRequest(_Message):
             elif key == 18:
                 start, pos = _c.span(buf, pos, end)
                 self.file_id = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1016,14 +1078,16 @@ class ReadFileRequest(_Message):
     """The `ReadFileRequest` message of Protos/jobstore.proto.
 
     Fields:
-        link_ok: Answer with a read-only path the client may hard-link instead of writing to the passed fd: a local store's own file, or the node cache's entry (kept from eviction for 60 s; a client should hard-link or copy it, not symlink it). The daemon falls back to the fd when it has no such path."""
+        link_ok: Answer with a read-only path the client may hard-link instead of writing to the passed fd: a local store's own file, or the node cache's entry (kept from eviction for 60 s; a client should hard-link or copy it, not symlink it). The daemon falls back to the fd when it has no such path.
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'file_id', 'link_ok', )
+    __slots__ = ('locator', 'file_id', 'link_ok', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, link_ok: Optional[bool] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, link_ok: Optional[bool] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.file_id: str = "" if file_id is None else file_id
         self.link_ok: bool = False if link_ok is None else link_ok
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1037,6 +1101,9 @@ class ReadFileRequest(_Message):
         if self.link_ok:
             out += b'\x18'
             out.append(1)
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ReadFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1056,6 +1123,9 @@ class ReadFileRequest(_Message):
             elif key == 24:
                 v, pos = _c.read_varint(buf, pos)
                 self.link_ok = v != 0
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1146,14 +1216,18 @@ class FileExistsResponse(_Message):
 
 
 class AssociateJobWithFileRequest(_Message):
-    """The `AssociateJobWithFileRequest` message of Protos/jobstore.proto."""
+    """The `AssociateJobWithFileRequest` message of Protos/jobstore.proto.
 
-    __slots__ = ('locator', 'job_id', 'file_id', )
+    Fields:
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, file_id: Optional[str] = None) -> None:
+    __slots__ = ('locator', 'job_id', 'file_id', 'sse_key', )
+
+    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, file_id: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.job_id: str = "" if job_id is None else job_id
         self.file_id: str = "" if file_id is None else file_id
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1167,6 +1241,9 @@ class AssociateJobWithFileRequest(_Message):
         v = self.file_id
         if v:
             _c.put_string(out, b'\x1a', v, 'AssociateJobWithFileRequest.file_id')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'AssociateJobWithFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1186,6 +1263,9 @@ class AssociateJobWithFileRequest(_Message):
             elif key == 26:
                 start, pos = _c.span(buf, pos, end)
                 self.file_id = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1198,14 +1278,16 @@ class SharedFileRequest(_Message):
 
     Fields:
         name: ^[a-zA-Z0-9._-]+$
-        unencrypted: Store this shared file without SSE-C even when the store has a key (Toil's encrypted=False, used for config.pickle). Ignored for reads."""
+        unencrypted: Store this shared file without SSE-C even when sse_key is set (Toil's encrypted=False, as for config.pickle, which is never encrypted). Ignored for reads.
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'name', 'unencrypted', )
+    __slots__ = ('locator', 'name', 'unencrypted', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, name: Optional[str] = None, unencrypted: Optional[bool] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, name: Optional[str] = None, unencrypted: Optional[bool] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.name: str = "" if name is None else name
         self.unencrypted: bool = False if unencrypted is None else unencrypted
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1219,6 +1301,9 @@ class SharedFileRequest(_Message):
         if self.unencrypted:
             out += b'\x18'
             out.append(1)
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'SharedFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1238,6 +1323,9 @@ class SharedFileRequest(_Message):
             elif key == 24:
                 v, pos = _c.read_varint(buf, pos)
                 self.unencrypted = v != 0
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1246,13 +1334,17 @@ class SharedFileRequest(_Message):
 
 
 class WriteLogsRequest(_Message):
-    """The `WriteLogsRequest` message of Protos/jobstore.proto."""
+    """The `WriteLogsRequest` message of Protos/jobstore.proto.
 
-    __slots__ = ('locator', 'message', )
+    Fields:
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    def __init__(self, *, locator: Optional[str] = None, message: Optional[bytes] = None) -> None:
+    __slots__ = ('locator', 'message', 'sse_key', )
+
+    def __init__(self, *, locator: Optional[str] = None, message: Optional[bytes] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.message: bytes = b"" if message is None else message
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1263,6 +1355,9 @@ class WriteLogsRequest(_Message):
         v = self.message
         if v:
             _c.put_bytes(out, b'\x12', v, 'WriteLogsRequest.message')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'WriteLogsRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1279,6 +1374,9 @@ class WriteLogsRequest(_Message):
             elif key == 18:
                 start, pos = _c.span(buf, pos, end)
                 self.message = buf[start:pos]
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1292,16 +1390,18 @@ class ReadLogsRequest(_Message):
     Fields:
         read_all: false: only messages not read before, which become read
         max_messages: 0: the server's default
-        overlap_seconds: With read_all and a page_token: list from this many seconds before the token's time, so that a follower sees logs whose keys sort before ones it already read (a slow upload, a node whose clock is behind). The messages come with their keys to tell them apart."""
+        overlap_seconds: With read_all and a page_token: list from this many seconds before the token's time, so that a follower sees logs whose keys sort before ones it already read (a slow upload, a node whose clock is behind). The messages come with their keys to tell them apart.
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'read_all', 'page_token', 'max_messages', 'overlap_seconds', )
+    __slots__ = ('locator', 'read_all', 'page_token', 'max_messages', 'overlap_seconds', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, read_all: Optional[bool] = None, page_token: Optional[str] = None, max_messages: Optional[int] = None, overlap_seconds: Optional[int] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, read_all: Optional[bool] = None, page_token: Optional[str] = None, max_messages: Optional[int] = None, overlap_seconds: Optional[int] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.read_all: bool = False if read_all is None else read_all
         self.page_token: str = "" if page_token is None else page_token
         self.max_messages: int = 0 if max_messages is None else max_messages
         self.overlap_seconds: int = 0 if overlap_seconds is None else overlap_seconds
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1323,6 +1423,9 @@ class ReadLogsRequest(_Message):
         if v:
             out += b'\x28'
             _c.varint(out, _c.unsigned(v, 1 << 32, 'ReadLogsRequest.overlap_seconds'))
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ReadLogsRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1348,6 +1451,9 @@ class ReadLogsRequest(_Message):
             elif key == 40:
                 v, pos = _c.read_varint(buf, pos)
                 self.overlap_seconds = v & 0xFFFFFFFF
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1419,15 +1525,17 @@ class ListFilesRequest(_Message):
     Fields:
         job_id: empty: every file of the store; else the files written for this job with cleanup
         page_token: empty: the first page
-        page_size: 0: the server's default (1000)"""
+        page_size: 0: the server's default (1000)
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'job_id', 'page_token', 'page_size', )
+    __slots__ = ('locator', 'job_id', 'page_token', 'page_size', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, page_token: Optional[str] = None, page_size: Optional[int] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, job_id: Optional[str] = None, page_token: Optional[str] = None, page_size: Optional[int] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.job_id: str = "" if job_id is None else job_id
         self.page_token: str = "" if page_token is None else page_token
         self.page_size: int = 0 if page_size is None else page_size
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1445,6 +1553,9 @@ class ListFilesRequest(_Message):
         if v:
             out += b'\x20'
             _c.varint(out, _c.unsigned(v, 1 << 32, 'ListFilesRequest.page_size'))
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ListFilesRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1467,6 +1578,9 @@ class ListFilesRequest(_Message):
             elif key == 32:
                 v, pos = _c.read_varint(buf, pos)
                 self.page_size = v & 0xFFFFFFFF
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1570,15 +1684,17 @@ class PublicUrlRequest(_Message):
     Fields:
         file_id: GetPublicUrl
         name: GetSharedPublicUrl
-        expires_seconds: 0: the server's default (3600)"""
+        expires_seconds: 0: the server's default (3600)
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'file_id', 'name', 'expires_seconds', )
+    __slots__ = ('locator', 'file_id', 'name', 'expires_seconds', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, name: Optional[str] = None, expires_seconds: Optional[int] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, name: Optional[str] = None, expires_seconds: Optional[int] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.file_id: str = "" if file_id is None else file_id
         self.name: str = "" if name is None else name
         self.expires_seconds: int = 0 if expires_seconds is None else expires_seconds
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1596,6 +1712,9 @@ class PublicUrlRequest(_Message):
         if v:
             out += b'\x20'
             _c.varint(out, _c.unsigned(v, 1 << 32, 'PublicUrlRequest.expires_seconds'))
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'PublicUrlRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1618,6 +1737,9 @@ class PublicUrlRequest(_Message):
             elif key == 32:
                 v, pos = _c.read_varint(buf, pos)
                 self.expires_seconds = v & 0xFFFFFFFF
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1664,14 +1786,16 @@ class ImportFileRequest(_Message):
 
     Fields:
         url: s3://BUCKET/KEY (server-side copy when the store is on S3), http(s)://..., or file:///PATH (opened by the daemon: only for connections from the daemon's own uid).
-        shared_file_name: Set: import as this shared file; the answer then has no file id."""
+        shared_file_name: Set: import as this shared file; the answer then has no file id.
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'url', 'shared_file_name', )
+    __slots__ = ('locator', 'url', 'shared_file_name', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, url: Optional[str] = None, shared_file_name: Optional[str] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, url: Optional[str] = None, shared_file_name: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.url: str = "" if url is None else url
         self.shared_file_name: str = "" if shared_file_name is None else shared_file_name
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1685,6 +1809,9 @@ class ImportFileRequest(_Message):
         v = self.shared_file_name
         if v:
             _c.put_string(out, b'\x1a', v, 'ImportFileRequest.shared_file_name')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ImportFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1704,6 +1831,9 @@ class ImportFileRequest(_Message):
             elif key == 26:
                 start, pos = _c.span(buf, pos, end)
                 self.shared_file_name = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -1715,14 +1845,16 @@ class ExportFileRequest(_Message):
     """The `ExportFileRequest` message of Protos/jobstore.proto.
 
     Fields:
-        url: s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept)."""
+        url: s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
 
-    __slots__ = ('locator', 'file_id', 'url', )
+    __slots__ = ('locator', 'file_id', 'url', 'sse_key', )
 
-    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, url: Optional[str] = None) -> None:
+    def __init__(self, *, locator: Optional[str] = None, file_id: Optional[str] = None, url: Optional[str] = None, sse_key: Optional[bytes] = None) -> None:
         self.locator: str = "" if locator is None else locator
         self.file_id: str = "" if file_id is None else file_id
         self.url: str = "" if url is None else url
+        self.sse_key: bytes = b"" if sse_key is None else sse_key
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -1736,6 +1868,9 @@ class ExportFileRequest(_Message):
         v = self.url
         if v:
             _c.put_string(out, b'\x1a', v, 'ExportFileRequest.url')
+        v = self.sse_key
+        if v:
+            _c.put_bytes(out, b'\x7a', v, 'ExportFileRequest.sse_key')
         return bytes(out)
 
     @classmethod
@@ -1755,6 +1890,9 @@ class ExportFileRequest(_Message):
             elif key == 26:
                 start, pos = _c.span(buf, pos, end)
                 self.url = _c.text(buf, start, pos)
+            elif key == 122:
+                start, pos = _c.span(buf, pos, end)
+                self.sse_key = buf[start:pos]
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:

@@ -18,6 +18,12 @@ from typing import IO, Any, Callable, Iterator, Optional, Tuple
 from urllib.parse import ParseResult
 
 from toil.fileStores import FileID
+
+try:  # Toil's own error for a missing or wrong SSE-C key (toil[aws]); a stand-in without it
+    from toil.lib.aws.s3 import AWSBadEncryptionKeyError
+except ImportError:  # pragma: no cover - toil without its aws extra
+    class AWSBadEncryptionKeyError(Exception):  # type: ignore[no-redef]
+        """Stands for toil.lib.aws.s3.AWSBadEncryptionKeyError where toil[aws] is absent."""
 from toil.job import JobDescription
 from toil.jobStores.abstractJobStore import (
     AbstractJobStore,
@@ -32,6 +38,19 @@ from . import messages as pb
 from .client import Client
 
 logger = logging.getLogger(__name__)
+
+SSE_KEY_LENGTH = 32
+
+
+class BadEncryptionKeyError(errors.BadEncryptionKey, AWSBadEncryptionKeyError):
+    """A read of an SSE-C object without its key, or with another: both the client's
+    BadEncryptionKey and Toil's AWSBadEncryptionKeyError, whose text Toil's tests look for."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+errors.register_kind(errors.BAD_ENCRYPTION_KEY, BadEncryptionKeyError)
 
 
 def _daemon_locator(locator: str) -> str:
@@ -75,14 +94,39 @@ class DaemonJobStore(AbstractJobStore):
     def _store(self) -> pb.StoreRequest:
         return pb.StoreRequest(locator=self.daemon_locator)
 
+    def _sse_key(self) -> bytes:
+        """The SSE-C key for the next call, read now from the file ``config.sseKey`` names, as
+        Toil's AWSJobStore reads it: the config is the single source of truth, a change at run
+        time applies to the next call, and the key is kept nowhere. The bytes travel with the
+        call (the daemon never opens a key file for a client). Empty: no key, the clear."""
+        try:
+            config = self.config
+        except AttributeError:  # during resume(), before config.pickle (never encrypted) is read
+            return b""
+        return self._key_of(config) if config is not None else b""
+
     # -- the store ------------------------------------------------------------------------------
 
     def initialize(self, config) -> None:
         try:
-            self.client.initialize(self._store())
+            # With a key the new bucket is made to accept SSE-C, as Toil's AWSJobStore does.
+            self.client.initialize(pb.StoreRequest(locator=self.daemon_locator,
+                                                   sse_key=self._key_of(config)))
         except errors.JobStoreExists:
             raise JobStoreExistsException(self.locator, "jobstored")
         super().initialize(config)
+
+    @staticmethod
+    def _key_of(config) -> bytes:
+        """The key ``config.sseKey`` names (Initialize runs before the store has its config)."""
+        path = getattr(config, "sseKey", None)
+        if not path:
+            return b""
+        with open(path, "rb") as f:
+            key = f.read(SSE_KEY_LENGTH + 1)
+        if len(key) != SSE_KEY_LENGTH:
+            raise ValueError(f"Check that {path} is the path to a real SSE key. (Key length {len(key)} != {SSE_KEY_LENGTH})")
+        return key
 
     def resume(self) -> None:
         try:
@@ -109,11 +153,13 @@ class DaemonJobStore(AbstractJobStore):
     def create_job(self, job_description: JobDescription) -> JobDescription:
         job_description.pre_update_hook()
         self.client.create_job(pb.JobBody(locator=self.daemon_locator, job_id=str(job_description.jobStoreID),
-                                          body=pickle.dumps(job_description, protocol=pickle.HIGHEST_PROTOCOL)))
+                                          body=pickle.dumps(job_description, protocol=pickle.HIGHEST_PROTOCOL),
+                                          sse_key=self._sse_key()))
         return job_description
 
     def job_exists(self, job_id: str) -> bool:
-        return self.client.job_exists(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id))).exists
+        return self.client.job_exists(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id),
+                                                    sse_key=self._sse_key())).exists
 
     def _unpickle_job(self, job_id: str, body: bytes) -> JobDescription:
         job = pickle.loads(body)
@@ -124,7 +170,8 @@ class DaemonJobStore(AbstractJobStore):
 
     def load_job(self, job_id: str) -> JobDescription:
         try:
-            body = self.client.load_job(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id))).body
+            body = self.client.load_job(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id),
+                                                      sse_key=self._sse_key())).body
         except errors.NoSuchJob:
             raise NoSuchJobException(job_id)
         return self._unpickle_job(job_id, body)
@@ -132,16 +179,17 @@ class DaemonJobStore(AbstractJobStore):
     def update_job(self, job_description: JobDescription) -> None:
         job_description.pre_update_hook()
         self.client.update_job(pb.JobBody(locator=self.daemon_locator, job_id=str(job_description.jobStoreID),
-                                          body=pickle.dumps(job_description, protocol=pickle.HIGHEST_PROTOCOL)))
+                                          body=pickle.dumps(job_description, protocol=pickle.HIGHEST_PROTOCOL),
+                                          sse_key=self._sse_key()))
 
     def delete_job(self, job_id: str) -> None:
-        self.client.delete_job(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id)))
+        self.client.delete_job(pb.JobRequest(locator=self.daemon_locator, job_id=str(job_id), sse_key=self._sse_key()))
 
     def jobs(self) -> Iterator[JobDescription]:
         token = ""
         while True:
             page = self.client.list_jobs(pb.ListJobsRequest(locator=self.daemon_locator, page_token=token,
-                                                            include_bodies=True))
+                                                            include_bodies=True, sse_key=self._sse_key()))
             for entry in page.jobs:
                 yield self._unpickle_job(entry.job_id, entry.body)
             token = page.next_page_token
@@ -153,13 +201,17 @@ class DaemonJobStore(AbstractJobStore):
     def _write_request(self, job_id, cleanup, basename, hints, executable=False) -> pb.WriteFileRequest:
         return pb.WriteFileRequest(locator=self.daemon_locator, job_id=str(job_id) if job_id else "",
                                    cleanup=bool(cleanup and job_id), basename=basename or "",
-                                   hints=list(hints or []), executable=executable)
+                                   hints=list(hints or []), executable=executable, sse_key=self._sse_key())
 
     def write_file(self, local_path: str, job_id: Optional[str] = None, cleanup: bool = False,
                    hints: Optional[list] = None) -> FileID:
         fd = os.open(local_path, os.O_RDONLY)
         try:
-            info = self.client.write_file(self._write_request(job_id, cleanup, os.path.basename(local_path), hints), fd)
+            # The file's u+x is Toil's FileID.executable (FileID.forPath); say so, besides the
+            # daemon's own fstat of the descriptor, so that the store's metadata keeps it.
+            executable = os.fstat(fd).st_mode & 0o100 != 0  # stat.S_IXUSR
+            info = self.client.write_file(self._write_request(job_id, cleanup, os.path.basename(local_path), hints,
+                                                              executable=executable), fd)
         except errors.NoSuchJob:
             raise NoSuchJobException(job_id)
         finally:
@@ -187,7 +239,11 @@ class DaemonJobStore(AbstractJobStore):
         return self.client.get_empty_file_store_id(self._write_request(job_id, cleanup, basename, hints)).file_id
 
     def read_file(self, file_id: str, local_path: str, symlink: bool = False) -> None:
-        request = pb.ReadFileRequest(locator=self.daemon_locator, file_id=str(file_id))
+        # Executable when the store's metadata says so, or the FileID does (Toil: "read_file
+        # needs to respect the executable attribute on FileIDs"; a file stored before the
+        # store knew the bit, e.g. imported through a stream, has only the FileID's).
+        wanted = bool(getattr(file_id, "executable", False))
+        request = pb.ReadFileRequest(locator=self.daemon_locator, file_id=str(file_id), sse_key=self._sse_key())
         try:
             if symlink:
                 request.link_ok = True
@@ -195,14 +251,15 @@ class DaemonJobStore(AbstractJobStore):
                     reply = self.client.read_file(request)
                 except errors.InvalidArgument:
                     reply = None  # no local path on this backend: copy below
-                if reply is not None and reply.link_path and self._link(reply.link_path, local_path):
+                if (reply is not None and reply.link_path
+                        and self._link(reply.link_path, local_path, wanted or reply.info.executable)):
                     return
                 request.link_ok = False
             directory = os.path.dirname(os.path.abspath(local_path))
             fd, temporary = tempfile.mkstemp(dir=directory, prefix=".jobstore-")
             try:
                 reply = self.client.read_file(request, fd)
-                os.fchmod(fd, 0o755 if reply.info.executable else 0o644)
+                os.fchmod(fd, 0o755 if wanted or reply.info.executable else 0o644)
                 os.close(fd)
                 fd = -1
                 os.replace(temporary, local_path)
@@ -215,10 +272,17 @@ class DaemonJobStore(AbstractJobStore):
             raise NoSuchFileException(file_id)
 
     @staticmethod
-    def _link(source: str, target: str) -> bool:
+    def _link(source: str, target: str, executable: bool) -> bool:
         """Hard-links the daemon's read-only file (a local store's object or a node-cache entry)
-        at ``target``; False when that is impossible (another filesystem, another user), and the
-        caller copies instead. Never a symlink: a cache entry may be evicted after its lease."""
+        at ``target``; False when that is impossible (another filesystem, another user) or the
+        file's u+x is not ``executable``, and the caller copies instead (a link shares the
+        daemon's mode: nobody may chmod it, as Toil's caching file store would). Never a
+        symlink: a cache entry may be evicted after its lease."""
+        try:
+            if (os.stat(source).st_mode & 0o100 != 0) != executable:  # stat.S_IXUSR
+                return False
+        except OSError:
+            return False
         if os.path.lexists(target):
             os.unlink(target)
         try:
@@ -230,26 +294,30 @@ class DaemonJobStore(AbstractJobStore):
     @contextmanager
     def read_file_stream(self, file_id: str, encoding: Optional[str] = None,
                          errors: Optional[str] = None) -> Iterator[IO[Any]]:
-        download = self.client.read_file_stream(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id)))
+        download = self.client.read_file_stream(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id),
+                                                               sse_key=self._sse_key()))
         with self._reader(download, file_id, encoding, errors) as stream:
             yield stream
 
     def delete_file(self, file_id: str) -> None:
-        self.client.delete_file(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id)))
+        self.client.delete_file(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id), sse_key=self._sse_key()))
 
     def file_exists(self, file_id: str) -> bool:
-        return self.client.file_exists(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id))).exists
+        return self.client.file_exists(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id),
+                                                      sse_key=self._sse_key())).exists
 
     def get_file_size(self, file_id: str) -> int:
         try:
-            return self.client.get_file_size(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id))).size
+            return self.client.get_file_size(pb.FileRequest(locator=self.daemon_locator, file_id=str(file_id),
+                                                            sse_key=self._sse_key())).size
         except errors.NoSuchFile:
             return 0  # as Toil's stores answer for a missing file
 
     def update_file(self, file_id: str, local_path: str) -> None:
         fd = os.open(local_path, os.O_RDONLY)
         try:
-            self.client.update_file(pb.UpdateFileRequest(locator=self.daemon_locator, file_id=str(file_id)), fd)
+            self.client.update_file(pb.UpdateFileRequest(locator=self.daemon_locator, file_id=str(file_id),
+                                                         sse_key=self._sse_key()), fd)
         except errors.NoSuchFile:
             raise NoSuchFileException(file_id)
         finally:
@@ -258,7 +326,8 @@ class DaemonJobStore(AbstractJobStore):
     @contextmanager
     def update_file_stream(self, file_id: str, encoding: Optional[str] = None,
                            errors: Optional[str] = None) -> Iterator[IO[Any]]:
-        upload = self.client.update_file_stream(pb.UpdateFileRequest(locator=self.daemon_locator, file_id=str(file_id)))
+        upload = self.client.update_file_stream(pb.UpdateFileRequest(locator=self.daemon_locator, file_id=str(file_id),
+                                                                     sse_key=self._sse_key()))
         try:
             yield self._writer(upload, encoding, errors)
         except BaseException:
@@ -274,8 +343,15 @@ class DaemonJobStore(AbstractJobStore):
     @contextmanager
     def write_shared_file_stream(self, shared_file_name: str, encrypted: Optional[bool] = None,
                                  encoding: Optional[str] = None, errors: Optional[str] = None) -> Iterator[IO[Any]]:
+        # encrypted=False: in the clear (config.pickle, Toil's user-script resources); True: the
+        # key is required (Toil would store in the clear without one, silently); None: as the
+        # config says.
+        key = b"" if encrypted is False else self._sse_key()
+        if encrypted is True and not key:
+            raise ValueError(f"The shared file {shared_file_name!r} must be encrypted (encrypted=True), but no SSE-C key "
+                             "is configured (Toil's --sseKey, config.sseKey).")
         upload = self.client.write_shared_file_stream(pb.SharedFileRequest(
-            locator=self.daemon_locator, name=shared_file_name, unencrypted=encrypted is False))
+            locator=self.daemon_locator, name=shared_file_name, unencrypted=encrypted is False, sse_key=key))
         try:
             yield self._writer(upload, encoding, errors)
         except BaseException:
@@ -287,20 +363,21 @@ class DaemonJobStore(AbstractJobStore):
     def read_shared_file_stream(self, shared_file_name: str, encoding: Optional[str] = None,
                                 errors: Optional[str] = None) -> Iterator[IO[Any]]:
         download = self.client.read_shared_file_stream(pb.SharedFileRequest(locator=self.daemon_locator,
-                                                                            name=shared_file_name))
+                                                                            name=shared_file_name, sse_key=self._sse_key()))
         with self._reader(download, shared_file_name, encoding, errors) as stream:
             yield stream
 
     def get_public_url(self, file_name: str) -> str:
         try:
-            return self.client.get_public_url(pb.PublicUrlRequest(locator=self.daemon_locator, file_id=str(file_name))).url
+            return self.client.get_public_url(pb.PublicUrlRequest(locator=self.daemon_locator, file_id=str(file_name),
+                                                                  sse_key=self._sse_key())).url
         except errors.NoSuchFile:
             raise NoSuchFileException(file_name)
 
     def get_shared_public_url(self, shared_file_name: str) -> str:
         try:
             return self.client.get_shared_public_url(pb.PublicUrlRequest(locator=self.daemon_locator,
-                                                                         name=shared_file_name)).url
+                                                                         name=shared_file_name, sse_key=self._sse_key())).url
         except errors.NoSuchFile:
             raise NoSuchFileException(shared_file_name)
 
@@ -308,14 +385,15 @@ class DaemonJobStore(AbstractJobStore):
 
     def write_logs(self, msg) -> None:
         self.client.write_logs(pb.WriteLogsRequest(locator=self.daemon_locator,
-                                                   message=msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)))
+                                                   message=msg.encode("utf-8") if isinstance(msg, str) else bytes(msg),
+                                                   sse_key=self._sse_key()))
 
     def read_logs(self, callback: Callable[..., Any], read_all: bool = False) -> int:
         count = 0
         token = ""
         while True:
             page = self.client.read_logs(pb.ReadLogsRequest(locator=self.daemon_locator, read_all=read_all,
-                                                            page_token=token))
+                                                            page_token=token, sse_key=self._sse_key()))
             for message in page.messages:
                 callback(io.BytesIO(message))
                 count += 1
@@ -329,14 +407,23 @@ class DaemonJobStore(AbstractJobStore):
                      hardlink: bool = False, symlink: bool = True) -> Optional[FileID]:
         if uri.scheme == "s3":
             info = self.client.import_file(pb.ImportFileRequest(locator=self.daemon_locator, url=uri.geturl(),
-                                                                shared_file_name=shared_file_name or ""))
+                                                                shared_file_name=shared_file_name or "",
+                                                                sse_key=self._sse_key()))
             return None if shared_file_name else FileID(info.file_id, info.size, info.executable)
+        if uri.scheme == "file" and not shared_file_name:
+            # Toil's generic import streams the bytes (write_file_stream): only the FileID it
+            # returns would carry the source's u+x, never the stored file, so a bare id, the
+            # non-caching file store or another node would read it back without. Pass the
+            # source's descriptor as write_file does: the store keeps the bit (and the basename).
+            path = otherCls._extract_path_from_url(uri)
+            if os.path.isfile(path):
+                return self.write_file(path)
         return super()._import_file(otherCls, uri, shared_file_name=shared_file_name, hardlink=hardlink, symlink=symlink)
 
     def _export_file(self, otherCls, jobStoreFileID: FileID, url: ParseResult) -> None:
         if url.scheme == "s3":
             self.client.export_file(pb.ExportFileRequest(locator=self.daemon_locator, file_id=str(jobStoreFileID),
-                                                         url=url.geturl()))
+                                                         url=url.geturl(), sse_key=self._sse_key()))
             return
         super()._export_file(otherCls, jobStoreFileID, url)
 

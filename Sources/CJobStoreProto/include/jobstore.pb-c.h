@@ -84,7 +84,7 @@ typedef enum _Jobstore__ErrorKind {
    */
   JOBSTORE__ERROR_KIND__CONCURRENT_MODIFICATION = 5,
   /*
-   * wrong or missing SSE-C key
+   * wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError)
    */
   JOBSTORE__ERROR_KIND__BAD_ENCRYPTION_KEY = 6,
   /*
@@ -131,13 +131,15 @@ struct  Jobstore__Empty
 
 
 /*
- * Options a store is opened with; remembered by the daemon per locator.
+ * Options of Initialize/Resume.
  */
 struct  Jobstore__StoreOptions
 {
   ProtobufCMessage base;
   /*
-   * Path of a file holding a 32-byte SSE-C key (Toil's `sseKey`); empty: no encryption.
+   * Refused (INVALID_ARGUMENT) when set: the daemon never opens a key file on a client's behalf
+   * (another uid admitted with --allow-uid could name a file only the daemon may read). Clients
+   * read the key themselves and send its bytes as `sse_key` with each call (Protos/WIRE.md).
    */
   char *sse_key_path;
 };
@@ -195,10 +197,14 @@ struct  Jobstore__StoreRequest
   ProtobufCMessage base;
   char *locator;
   Jobstore__StoreOptions *options;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__STORE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__store_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, NULL, {0,NULL} }
 
 
 struct  Jobstore__StoreExistsResponse
@@ -241,10 +247,14 @@ struct  Jobstore__JobRequest
   ProtobufCMessage base;
   char *locator;
   char *job_id;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__JOB_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__job_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__JobBody
@@ -256,10 +266,14 @@ struct  Jobstore__JobBody
    * opaque: the adapter pickles the JobDescription
    */
   ProtobufCBinaryData body;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__JOB_BODY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__job_body__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, {0,NULL} }
 
 
 struct  Jobstore__LoadJobResponse
@@ -295,10 +309,14 @@ struct  Jobstore__ListJobsRequest
    */
   uint32_t page_size;
   protobuf_c_boolean include_bodies;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__LIST_JOBS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__list_jobs_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, {0,NULL} }
 
 
 struct  Jobstore__JobEntry
@@ -360,10 +378,14 @@ struct  Jobstore__WriteFileRequest
    * an id from AssignFileId (same basename and hints); empty: a new one
    */
   char *file_id;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__WRITE_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__write_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__UpdateFileRequest
@@ -375,10 +397,14 @@ struct  Jobstore__UpdateFileRequest
    * also set when a passed descriptor's file has its owner-execute bit
    */
   protobuf_c_boolean executable;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__UPDATE_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__update_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 struct  Jobstore__FileRequest
@@ -386,10 +412,14 @@ struct  Jobstore__FileRequest
   ProtobufCMessage base;
   char *locator;
   char *file_id;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__ReadFileRequest
@@ -404,10 +434,14 @@ struct  Jobstore__ReadFileRequest
    * it has no such path.
    */
   protobuf_c_boolean link_ok;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__READ_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__read_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 struct  Jobstore__ReadFileResponse
@@ -440,10 +474,14 @@ struct  Jobstore__AssociateJobWithFileRequest
   char *locator;
   char *job_id;
   char *file_id;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__ASSOCIATE_JOB_WITH_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__associate_job_with_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__SharedFileRequest
@@ -455,14 +493,18 @@ struct  Jobstore__SharedFileRequest
    */
   char *name;
   /*
-   * Store this shared file without SSE-C even when the store has a key (Toil's
-   * encrypted=False, used for config.pickle). Ignored for reads.
+   * Store this shared file without SSE-C even when sse_key is set (Toil's encrypted=False, as
+   * for config.pickle, which is never encrypted). Ignored for reads.
    */
   protobuf_c_boolean unencrypted;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__SHARED_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__shared_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 struct  Jobstore__WriteLogsRequest
@@ -470,10 +512,14 @@ struct  Jobstore__WriteLogsRequest
   ProtobufCMessage base;
   char *locator;
   ProtobufCBinaryData message;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__WRITE_LOGS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__write_logs_request__descriptor) \
-    , (char *)protobuf_c_empty_string, {0,NULL} }
+    , (char *)protobuf_c_empty_string, {0,NULL}, {0,NULL} }
 
 
 struct  Jobstore__ReadLogsRequest
@@ -495,10 +541,14 @@ struct  Jobstore__ReadLogsRequest
    * node whose clock is behind). The messages come with their keys to tell them apart.
    */
   uint32_t overlap_seconds;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__READ_LOGS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__read_logs_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, {0,NULL} }
 
 
 struct  Jobstore__ReadLogsResponse
@@ -542,10 +592,14 @@ struct  Jobstore__ListFilesRequest
    * 0: the server's default (1000)
    */
   uint32_t page_size;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__LIST_FILES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__list_files_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 struct  Jobstore__FileEntry
@@ -593,10 +647,14 @@ struct  Jobstore__PublicUrlRequest
    * 0: the server's default (3600)
    */
   uint32_t expires_seconds;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__PUBLIC_URL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__public_url_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 struct  Jobstore__UrlResponse
@@ -622,10 +680,14 @@ struct  Jobstore__ImportFileRequest
    * Set: import as this shared file; the answer then has no file id.
    */
   char *shared_file_name;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__IMPORT_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__import_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__ExportFileRequest
@@ -637,10 +699,14 @@ struct  Jobstore__ExportFileRequest
    * s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
    */
   char *url;
+  /*
+   * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   */
+  ProtobufCBinaryData sse_key;
 };
 #define JOBSTORE__EXPORT_FILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__export_file_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 struct  Jobstore__MethodStats

@@ -16,7 +16,7 @@ public enum ErrorKind: Int32, Sendable, CaseIterable {
     case jobStoreExists = 4
     /// toil ConcurrentFileModificationException
     case concurrentModification = 5
-    /// wrong or missing SSE-C key
+    /// wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError)
     case badEncryptionKey = 6
     /// a locator Toil would reject
     case invalidLocator = 7
@@ -122,9 +122,11 @@ public struct Empty: WireMessage, Equatable, Hashable {
     }
 }
 
-/// Options a store is opened with; remembered by the daemon per locator.
+/// Options of Initialize/Resume.
 public struct StoreOptions: WireMessage, Equatable, Hashable {
-    /// Path of a file holding a 32-byte SSE-C key (Toil's `sseKey`); empty: no encryption.
+    /// Refused (INVALID_ARGUMENT) when set: the daemon never opens a key file on a client's behalf
+    /// (another uid admitted with --allow-uid could name a file only the daemon may read). Clients
+    /// read the key themselves and send its bytes as `sse_key` with each call (Protos/WIRE.md).
     public var sseKeyPath: String
 
     public init(sseKeyPath: String = "") {
@@ -350,16 +352,20 @@ public struct HelloResponse: WireMessage, Equatable, Hashable {
 public struct StoreRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var options: StoreOptions?
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", options: StoreOptions? = nil) {
+    public init(locator: String = "", options: StoreOptions? = nil, sseKey: [UInt8] = []) {
         self.locator = locator
         self.options = options
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__StoreRequest) {
         self.init(
             locator: CArena.string(c.locator),
-            options: c.options.map { StoreOptions(c: $0.pointee) }
+            options: c.options.map { StoreOptions(c: $0.pointee) },
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -373,6 +379,7 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__StoreRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.options = options.map { $0.cMessage(arena) }
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -552,16 +559,20 @@ public struct JobIdResponse: WireMessage, Equatable, Hashable {
 public struct JobRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", jobId: String = "") {
+    public init(locator: String = "", jobId: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.jobId = jobId
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__JobRequest) {
         self.init(
             locator: CArena.string(c.locator),
-            jobId: CArena.string(c.job_id)
+            jobId: CArena.string(c.job_id),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -575,6 +586,7 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__JobRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -606,18 +618,22 @@ public struct JobBody: WireMessage, Equatable, Hashable {
     public var jobId: String
     /// opaque: the adapter pickles the JobDescription
     public var body: [UInt8]
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", jobId: String = "", body: [UInt8] = []) {
+    public init(locator: String = "", jobId: String = "", body: [UInt8] = [], sseKey: [UInt8] = []) {
         self.locator = locator
         self.jobId = jobId
         self.body = body
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__JobBody) {
         self.init(
             locator: CArena.string(c.locator),
             jobId: CArena.string(c.job_id),
-            body: CArena.bytes(c.body)
+            body: CArena.bytes(c.body),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -632,6 +648,7 @@ public struct JobBody: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
         c.body = arena.bytes(body)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -761,12 +778,15 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
     /// 0: the server's default (1000)
     public var pageSize: UInt32
     public var includeBodies: Bool
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", pageToken: String = "", pageSize: UInt32 = 0, includeBodies: Bool = false) {
+    public init(locator: String = "", pageToken: String = "", pageSize: UInt32 = 0, includeBodies: Bool = false, sseKey: [UInt8] = []) {
         self.locator = locator
         self.pageToken = pageToken
         self.pageSize = pageSize
         self.includeBodies = includeBodies
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ListJobsRequest) {
@@ -774,7 +794,8 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
             locator: CArena.string(c.locator),
             pageToken: CArena.string(c.page_token),
             pageSize: c.page_size,
-            includeBodies: c.include_bodies != 0
+            includeBodies: c.include_bodies != 0,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -790,6 +811,7 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
         c.page_token = arena.string(pageToken)
         c.page_size = pageSize
         c.include_bodies = includeBodies ? 1 : 0
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -941,8 +963,10 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     public var hints: [String]
     /// an id from AssignFileId (same basename and hints); empty: a new one
     public var fileId: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = [], fileId: String = "") {
+    public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = [], fileId: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.jobId = jobId
         self.cleanup = cleanup
@@ -950,6 +974,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         self.executable = executable
         self.hints = hints
         self.fileId = fileId
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__WriteFileRequest) {
@@ -960,7 +985,8 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
             basename: CArena.string(c.basename),
             executable: c.executable != 0,
             hints: (0..<c.n_hints).map { CArena.string(c.hints[$0]) },
-            fileId: CArena.string(c.file_id)
+            fileId: CArena.string(c.file_id),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -980,6 +1006,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         c.n_hints = hints.count
         c.hints = arena.strings(hints)
         c.file_id = arena.string(fileId)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1011,18 +1038,22 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
     public var fileId: String
     /// also set when a passed descriptor's file has its owner-execute bit
     public var executable: Bool
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", fileId: String = "", executable: Bool = false) {
+    public init(locator: String = "", fileId: String = "", executable: Bool = false, sseKey: [UInt8] = []) {
         self.locator = locator
         self.fileId = fileId
         self.executable = executable
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__UpdateFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             fileId: CArena.string(c.file_id),
-            executable: c.executable != 0
+            executable: c.executable != 0,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1037,6 +1068,7 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.executable = executable ? 1 : 0
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1066,16 +1098,20 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
 public struct FileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", fileId: String = "") {
+    public init(locator: String = "", fileId: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.fileId = fileId
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__FileRequest) {
         self.init(
             locator: CArena.string(c.locator),
-            fileId: CArena.string(c.file_id)
+            fileId: CArena.string(c.file_id),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1089,6 +1125,7 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__FileRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1123,18 +1160,22 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
     /// client should hard-link or copy it, not symlink it). The daemon falls back to the fd when
     /// it has no such path.
     public var linkOk: Bool
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", fileId: String = "", linkOk: Bool = false) {
+    public init(locator: String = "", fileId: String = "", linkOk: Bool = false, sseKey: [UInt8] = []) {
         self.locator = locator
         self.fileId = fileId
         self.linkOk = linkOk
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ReadFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             fileId: CArena.string(c.file_id),
-            linkOk: c.link_ok != 0
+            linkOk: c.link_ok != 0,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1149,6 +1190,7 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.link_ok = linkOk ? 1 : 0
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1280,18 +1322,22 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
     public var fileId: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", jobId: String = "", fileId: String = "") {
+    public init(locator: String = "", jobId: String = "", fileId: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.jobId = jobId
         self.fileId = fileId
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__AssociateJobWithFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             jobId: CArena.string(c.job_id),
-            fileId: CArena.string(c.file_id)
+            fileId: CArena.string(c.file_id),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1306,6 +1352,7 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
         c.file_id = arena.string(fileId)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1336,21 +1383,25 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// ^[a-zA-Z0-9._-]+$
     public var name: String
-    /// Store this shared file without SSE-C even when the store has a key (Toil's
-    /// encrypted=False, used for config.pickle). Ignored for reads.
+    /// Store this shared file without SSE-C even when sse_key is set (Toil's encrypted=False, as
+    /// for config.pickle, which is never encrypted). Ignored for reads.
     public var unencrypted: Bool
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", name: String = "", unencrypted: Bool = false) {
+    public init(locator: String = "", name: String = "", unencrypted: Bool = false, sseKey: [UInt8] = []) {
         self.locator = locator
         self.name = name
         self.unencrypted = unencrypted
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__SharedFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             name: CArena.string(c.name),
-            unencrypted: c.unencrypted != 0
+            unencrypted: c.unencrypted != 0,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1365,6 +1416,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.name = arena.string(name)
         c.unencrypted = unencrypted ? 1 : 0
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1394,16 +1446,20 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
 public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var message: [UInt8]
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", message: [UInt8] = []) {
+    public init(locator: String = "", message: [UInt8] = [], sseKey: [UInt8] = []) {
         self.locator = locator
         self.message = message
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__WriteLogsRequest) {
         self.init(
             locator: CArena.string(c.locator),
-            message: CArena.bytes(c.message)
+            message: CArena.bytes(c.message),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1417,6 +1473,7 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__WriteLogsRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.message = arena.bytes(message)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1454,13 +1511,16 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
     /// that a follower sees logs whose keys sort before ones it already read (a slow upload, a
     /// node whose clock is behind). The messages come with their keys to tell them apart.
     public var overlapSeconds: UInt32
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", readAll: Bool = false, pageToken: String = "", maxMessages: UInt32 = 0, overlapSeconds: UInt32 = 0) {
+    public init(locator: String = "", readAll: Bool = false, pageToken: String = "", maxMessages: UInt32 = 0, overlapSeconds: UInt32 = 0, sseKey: [UInt8] = []) {
         self.locator = locator
         self.readAll = readAll
         self.pageToken = pageToken
         self.maxMessages = maxMessages
         self.overlapSeconds = overlapSeconds
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ReadLogsRequest) {
@@ -1469,7 +1529,8 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
             readAll: c.read_all != 0,
             pageToken: CArena.string(c.page_token),
             maxMessages: c.max_messages,
-            overlapSeconds: c.overlap_seconds
+            overlapSeconds: c.overlap_seconds,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1486,6 +1547,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
         c.page_token = arena.string(pageToken)
         c.max_messages = maxMessages
         c.overlap_seconds = overlapSeconds
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1586,12 +1648,15 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
     public var pageToken: String
     /// 0: the server's default (1000)
     public var pageSize: UInt32
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", jobId: String = "", pageToken: String = "", pageSize: UInt32 = 0) {
+    public init(locator: String = "", jobId: String = "", pageToken: String = "", pageSize: UInt32 = 0, sseKey: [UInt8] = []) {
         self.locator = locator
         self.jobId = jobId
         self.pageToken = pageToken
         self.pageSize = pageSize
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ListFilesRequest) {
@@ -1599,7 +1664,8 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
             locator: CArena.string(c.locator),
             jobId: CArena.string(c.job_id),
             pageToken: CArena.string(c.page_token),
-            pageSize: c.page_size
+            pageSize: c.page_size,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1615,6 +1681,7 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
         c.job_id = arena.string(jobId)
         c.page_token = arena.string(pageToken)
         c.page_size = pageSize
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1756,12 +1823,15 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
     public var name: String
     /// 0: the server's default (3600)
     public var expiresSeconds: UInt32
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", fileId: String = "", name: String = "", expiresSeconds: UInt32 = 0) {
+    public init(locator: String = "", fileId: String = "", name: String = "", expiresSeconds: UInt32 = 0, sseKey: [UInt8] = []) {
         self.locator = locator
         self.fileId = fileId
         self.name = name
         self.expiresSeconds = expiresSeconds
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__PublicUrlRequest) {
@@ -1769,7 +1839,8 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
             locator: CArena.string(c.locator),
             fileId: CArena.string(c.file_id),
             name: CArena.string(c.name),
-            expiresSeconds: c.expires_seconds
+            expiresSeconds: c.expires_seconds,
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1785,6 +1856,7 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
         c.file_id = arena.string(fileId)
         c.name = arena.string(name)
         c.expires_seconds = expiresSeconds
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1866,18 +1938,22 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
     public var url: String
     /// Set: import as this shared file; the answer then has no file id.
     public var sharedFileName: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", url: String = "", sharedFileName: String = "") {
+    public init(locator: String = "", url: String = "", sharedFileName: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.url = url
         self.sharedFileName = sharedFileName
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ImportFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             url: CArena.string(c.url),
-            sharedFileName: CArena.string(c.shared_file_name)
+            sharedFileName: CArena.string(c.shared_file_name),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1892,6 +1968,7 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.url = arena.string(url)
         c.shared_file_name = arena.string(sharedFileName)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1923,18 +2000,22 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
     public var fileId: String
     /// s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
     public var url: String
+    /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    public var sseKey: [UInt8]
 
-    public init(locator: String = "", fileId: String = "", url: String = "") {
+    public init(locator: String = "", fileId: String = "", url: String = "", sseKey: [UInt8] = []) {
         self.locator = locator
         self.fileId = fileId
         self.url = url
+        self.sseKey = sseKey
     }
 
     init(c: Jobstore__ExportFileRequest) {
         self.init(
             locator: CArena.string(c.locator),
             fileId: CArena.string(c.file_id),
-            url: CArena.string(c.url)
+            url: CArena.string(c.url),
+            sseKey: CArena.bytes(c.sse_key)
         )
     }
 
@@ -1949,6 +2030,7 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.url = arena.string(url)
+        c.sse_key = arena.bytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.

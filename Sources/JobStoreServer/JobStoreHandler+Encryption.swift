@@ -1,0 +1,41 @@
+import Foundation
+import JobStoreCore
+import JobStoreWire
+import ObjectStore
+
+extension JobStoreHandler {
+    /// The caller's SSE-C key from a request's `sse_key` field: nil when empty, INVALID_ARGUMENT
+    /// unless exactly 32 bytes. The key travels with each call (Protos/WIRE.md), so whatever the
+    /// caller's config.sseKey says now is what this call does: nothing is remembered per store
+    /// or per connection, and one client's key never applies to another's calls.
+    ///
+    /// On a `local:` store the key is ignored, as Toil's FileJobStore ignores --sseKey (nothing
+    /// leaves the node); the daemon says so once per store rather than dropping it silently.
+    func sseKey(_ bytes: [UInt8], for store: JobStore) throws -> EncryptionKey? {
+        if bytes.isEmpty { return nil }
+        guard let key = EncryptionKey(bytes: bytes) else {
+            throw JobStoreError(.invalidArgument, "sse_key must be exactly \(EncryptionKey.length) bytes (the content of Toil's "
+                                + "--sseKey file, a 32-character key); this call sent \(bytes.count).")
+        }
+        if case .local = store.locator {
+            if localKeyWarnings.firstTime(store.locator.description) {
+                logger.warning("\(store.locator): SSE-C keys are ignored on local: stores (as Toil's FileJobStore ignores --sseKey)")
+            }
+            return nil
+        }
+        return key
+    }
+}
+
+/// Remembers which names were already reported, so a warning is logged once, not per call.
+final class OnceSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: Set<String> = []
+
+    /// True the first time `name` is given.
+    func firstTime(_ name: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return seen.insert(name).inserted
+    }
+}
