@@ -276,6 +276,32 @@ class CommandLineTests: XCTestCase {
 /// The same commands on an aws: store on SeaweedFS (presigned URLs, multipart uploads).
 final class CommandLineOnS3Tests: CommandLineTests {
     override class var onS3: Bool { true }
+
+    /// `--sse-key FILE`: the command reads the key and sends its bytes; without it, or with
+    /// another, the store's objects cannot be read; a 31-byte file is Toil's error, exit 1.
+    func testSSEKeyFilesAreReadByTheCommand() async throws {
+        let locator = newLocator()
+        let keyFile = scratch("sse.key"), otherFile = scratch("other.key"), shortFile = scratch("short.key")
+        FileManager.default.createFile(atPath: keyFile, contents: Data(pattern(32, seed: 3)))
+        FileManager.default.createFile(atPath: otherFile, contents: Data(pattern(32, seed: 4)))
+        FileManager.default.createFile(atPath: shortFile, contents: Data(pattern(31)))
+        XCTAssertEqual(try command.run(["init", locator, "--sse-key", keyFile]).status, 0)
+        let source = scratch("secret.txt")
+        FileManager.default.createFile(atPath: source, contents: Data("only with the key\n".utf8))
+        let copied = try command.run(["cp", locator, source, "store:", "-q", "--sse-key", keyFile])
+        XCTAssertEqual(copied.status, 0, copied.errors)
+        let id = copied.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(try command.run(["cat", locator, id, "--sse-key", keyFile]).text, "only with the key\n")
+        for refused in [try command.run(["cat", locator, id]), try command.run(["cat", locator, id, "--sse-key", otherFile])] {
+            XCTAssertEqual(refused.status, 4, refused.errors)
+            XCTAssertTrue(refused.errors.contains("Your AWS encryption key is most likely configured incorrectly"), refused.errors)
+        }
+        let short = try command.run(["cat", locator, id, "--sse-key", shortFile])
+        XCTAssertNotEqual(short.status, 0)
+        XCTAssertTrue(short.errors.contains("Check that \(shortFile) is the path to a real SSE key. (Key length 31 != 32)"), short.errors)
+        XCTAssertTrue(try command.run(["files", locator, "--sse-key", keyFile]).text.contains(id))
+    }
+
     override func testInitJobsFilesCatAndDestroy() async throws { try await super.testInitJobsFilesCatAndDestroy() }
     override func testCopyBothWaysWithProgressLinesAndAtomicDownloads() async throws {
         try await super.testCopyBothWaysWithProgressLinesAndAtomicDownloads()

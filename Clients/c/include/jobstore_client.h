@@ -72,6 +72,23 @@ void jobstore_set_reconnect_timeout(jobstore_conn *conn, int milliseconds);
 /** The name of a status code ("NOT_FOUND", ...). */
 const char *jobstore_code_name(uint32_t code);
 
+/** SSE-C (Toil's --sseKey): a request's `sse_key` carries the 32 key bytes with each call that
+ *  touches data; the daemon never opens a key file for a client. Read the key when needed:
+ *      uint8_t key[JOBSTORE_SSE_KEY_LENGTH];
+ *      if (jobstore_read_sse_key(path, key, &st) != 0) { ... st.message ... }
+ *      req.sse_key.data = key; req.sse_key.len = JOBSTORE_SSE_KEY_LENGTH;
+ *      ... the call ...
+ *      jobstore_wipe_sse_key(key);                               // leave no copy behind
+ */
+#define JOBSTORE_SSE_KEY_LENGTH 32
+
+/** Reads a key file that must hold exactly 32 bytes. 0, or -1 with JOBSTORE_INVALID_ARGUMENT and
+ *  Toil's text in `status` (the path, never the content). */
+int jobstore_read_sse_key(const char *path, uint8_t key[JOBSTORE_SSE_KEY_LENGTH], jobstore_status *status);
+
+/** Zeroes a key (explicit_bzero: not optimized away). */
+void jobstore_wipe_sse_key(uint8_t key[JOBSTORE_SSE_KEY_LENGTH]);
+
 /** One call of any shape; the generated functions call this. Returns the status code. */
 int jobstore_call(jobstore_conn *conn, uint16_t method, const ProtobufCMessage *request, int fd,
                   jobstore_reader read, void *read_ctx, jobstore_writer write, void *write_ctx,

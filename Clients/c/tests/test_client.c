@@ -255,6 +255,127 @@ static int test_reconnects_after_the_daemon_restarts(jobstore_conn *c) {
     return 0;
 }
 
+/* SSE-C keys: read from a file as Toil does, refused by length, and on an aws: store (when the
+ * test S3 server is there: tools/test starts it) required to read what was written with one. */
+static int write_file_bytes(const char *path, const char *bytes, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = fwrite(bytes, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+static pid_t start_s3_daemon(const char *sock) {
+    const char *bin = getenv("JOBSTORED_BIN");
+    static char fallback[512];
+    if (!bin) {
+        char cwd[400];
+        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
+        bin = fallback;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("AWS_ACCESS_KEY_ID", getenv("JOBSTORE_TEST_S3_ACCESS_KEY"), 1);
+        setenv("AWS_SECRET_ACCESS_KEY", getenv("JOBSTORE_TEST_S3_SECRET_KEY"), 1);
+        setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+        char cache_dir[512];
+        snprintf(cache_dir, sizeof cache_dir, "%s/s3cache", scratch);
+        execl(bin, bin, "--socket", sock, "--no-fsync", "--log-level", "error", "--cache-dir", cache_dir,
+              "--endpoint", getenv("JOBSTORE_TEST_S3_ENDPOINT"), (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return pid;
+}
+
+static int sse_calls(jobstore_conn *s3, const char *aws, uint8_t *key) {
+    jobstore_status st;
+    Jobstore__StoreRequest init = JOBSTORE__STORE_REQUEST__INIT;
+    init.locator = (char *)aws;
+    init.sse_key.data = key;
+    init.sse_key.len = JOBSTORE_SSE_KEY_LENGTH;
+    Jobstore__Empty *e = NULL;
+    CHECK(jobstore_initialize(s3, &init, &e, &st) == 0, "initialize with a key: %s", st.message);
+    jobstore__empty__free_unpacked(e, NULL);
+    Jobstore__JobBody body = JOBSTORE__JOB_BODY__INIT;
+    body.locator = (char *)aws;
+    body.job_id = "secret-job";
+    body.body.data = (uint8_t *)"ciphertext at rest";
+    body.body.len = 18;
+    body.sse_key = init.sse_key;
+    CHECK(jobstore_create_job(s3, &body, &e, &st) == 0, "create_job with a key: %s", st.message);
+    jobstore__empty__free_unpacked(e, NULL);
+    Jobstore__JobRequest load = JOBSTORE__JOB_REQUEST__INIT;
+    load.locator = (char *)aws;
+    load.job_id = "secret-job";
+    load.sse_key = init.sse_key;
+    Jobstore__LoadJobResponse *loaded = NULL;
+    CHECK(jobstore_load_job(s3, &load, &loaded, &st) == 0, "load_job with the key: %s", st.message);
+    CHECK(loaded->body.len == 18 && memcmp(loaded->body.data, "ciphertext at rest", 18) == 0, "the body comes back");
+    jobstore__load_job_response__free_unpacked(loaded, NULL);
+    load.sse_key.len = 0;
+    load.sse_key.data = NULL;
+    CHECK(jobstore_load_job(s3, &load, &loaded, &st) == JOBSTORE_PERMISSION_DENIED, "a keyless load must fail: %u", st.code);
+    CHECK(st.kind == JOBSTORE__ERROR_KIND__BAD_ENCRYPTION_KEY, "kind %u", st.kind);
+    CHECK(strstr(st.message, "Your AWS encryption key is most likely configured incorrectly") != NULL, "Toil's text: %s", st.message);
+    return 0;
+}
+
+static int test_sse_keys_from_files_and_on_the_wire(jobstore_conn *c) {
+    jobstore_status st;
+    char good[400], short_key[400];
+    snprintf(good, sizeof good, "%s/sse.key", scratch);
+    snprintf(short_key, sizeof short_key, "%s/short.key", scratch);
+    CHECK(write_file_bytes(good, "01234567890123456789012345678901", 32) == 0, "write key");
+    CHECK(write_file_bytes(short_key, "0123456789012345678901234567890", 31) == 0, "write short key");
+    uint8_t key[JOBSTORE_SSE_KEY_LENGTH];
+    CHECK(jobstore_read_sse_key(good, key, &st) == 0, "read key: %s", st.message);
+    CHECK(memcmp(key, "01234567890123456789012345678901", 32) == 0, "the key's bytes");
+    CHECK(jobstore_read_sse_key(short_key, key, &st) != 0 && st.code == JOBSTORE_INVALID_ARGUMENT, "a 31-byte key file is refused");
+    char expected[600];
+    snprintf(expected, sizeof expected, "Check that %s is the path to a real SSE key. (Key length 31 != 32)", short_key);
+    CHECK(strcmp(st.message, expected) == 0, "Toil's text: %s", st.message);
+    CHECK(jobstore_read_sse_key(good, key, &st) == 0, "read key: %s", st.message);
+    /* A 31-byte key on the wire: INVALID_ARGUMENT from the daemon, before any storage. */
+    Jobstore__JobRequest load = JOBSTORE__JOB_REQUEST__INIT;
+    load.locator = locator;
+    load.job_id = "whatever";
+    load.sse_key.data = key;
+    load.sse_key.len = 31;
+    Jobstore__LoadJobResponse *loaded = NULL;
+    CHECK(jobstore_load_job(c, &load, &loaded, &st) == JOBSTORE_INVALID_ARGUMENT, "a short key on the wire: %u %s", st.code, st.message);
+    CHECK(strstr(st.message, "sse_key must be exactly 32 bytes") != NULL, "%s", st.message);
+    int bad = 0;
+    if (getenv("JOBSTORE_TEST_S3_ENDPOINT") && getenv("JOBSTORE_TEST_S3_ACCESS_KEY") && getenv("JOBSTORE_TEST_S3_SECRET_KEY")) {
+        char sock[400], aws[100];
+        snprintf(sock, sizeof sock, "%s/s3.sock", scratch);
+        snprintf(aws, sizeof aws, "aws:us-east-1:jobstore-c-%d", (int)getpid());
+        pid_t pid = start_s3_daemon(sock);
+        jobstore_conn *s3 = jobstore_connect(sock, &st);
+        if (!s3) {
+            bad = 1;
+            fprintf(stderr, "  connect to the S3 daemon: %s\n", st.message);
+        } else {
+            bad = sse_calls(s3, aws, key);
+            Jobstore__StoreRequest destroy = JOBSTORE__STORE_REQUEST__INIT;
+            destroy.locator = aws;
+            Jobstore__Empty *e = NULL;
+            if (jobstore_destroy(s3, &destroy, &e, &st) == 0) jobstore__empty__free_unpacked(e, NULL);
+            jobstore_close(s3);
+        }
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    } else {
+        fprintf(stderr, "  JOBSTORE_TEST_S3_* not set: SSE-C on S3 not exercised\n");
+        bad = 1;
+    }
+    jobstore_wipe_sse_key(key);
+    for (size_t i = 0; i < sizeof key; i++) CHECK(key[i] == 0, "the key is wiped");
+    return bad;
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     start_daemon();
@@ -274,6 +395,7 @@ int main(void) {
         {"cancelled_upload_and_download", test_cancelled_upload_and_download},
         {"no_daemon_is_unavailable", test_no_daemon_is_unavailable},
         {"reconnects_after_the_daemon_restarts", test_reconnects_after_the_daemon_restarts},
+        {"sse_keys_from_files_and_on_the_wire", test_sse_keys_from_files_and_on_the_wire},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int bad = tests[i].fn(c);
