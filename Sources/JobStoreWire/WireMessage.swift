@@ -34,11 +34,26 @@ public struct WireDecodingError: Error, Sendable, CustomStringConvertible {
 /// and frees them all at once when the message has been packed.
 public final class CArena {
     private var allocations: [UnsafeMutableRawPointer] = []
+    /// Copies of `@secret` fields, zeroed before they are freed.
+    private var secrets: [ProtobufCBinaryData] = []
 
     public init() {}
 
     deinit {
+        for s in secrets { Self.wipe(s) }
         for p in allocations { free(p) }
+    }
+
+    /// A copy of a `@secret` bytes field, wiped when the arena goes.
+    public func secretBytes(_ b: [UInt8]) -> ProtobufCBinaryData {
+        let data = bytes(b)
+        secrets.append(data)
+        return data
+    }
+
+    /// Zeroes a decoded `@secret` field's bytes before protobuf-c frees them.
+    public static func wipe(_ b: ProtobufCBinaryData) {
+        if let data = b.data, b.len > 0 { explicit_bzero(data, b.len) }
     }
 
     private func raw(_ bytes: Int) -> UnsafeMutableRawPointer {

@@ -48,6 +48,11 @@ class Field:
     def camel(self) -> str:
         return snake_to_camel(self.name)
 
+    @property
+    def secret(self) -> bool:
+        """`@secret` in the comment: a key whose C buffers the generated code wipes."""
+        return "@secret" in self.comment
+
 
 @dataclass
 class Message:

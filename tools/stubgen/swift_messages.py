@@ -72,7 +72,7 @@ def fill_lines(f: Field, model: Model) -> List[str]:
     if f.kind == "string":
         return [f"c.{n} = arena.string({s})"]
     if f.kind == "bytes":
-        return [f"c.{n} = arena.bytes({s})"]
+        return [f"c.{n} = arena.{'secretBytes' if f.secret else 'bytes'}({s})"]
     if f.kind == "bool":
         return [f"c.{n} = {s} ? 1 : 0"]
     if f.kind == "enum":
@@ -173,7 +173,7 @@ def emit_message(m: Message, model: Model) -> List[str]:
         f"        guard let p = {m.c_prefix}__unpack(nil, bytes.count, base) else {{",
         f'            throw WireDecodingError(message: "{m.name}")',
         "        }",
-        f"        defer {{ {m.c_prefix}__free_unpacked(p, nil) }}",
+        f"        defer {{ {''.join(f'CArena.wipe(p.pointee.{f.name}); ' for f in m.fields if f.secret)}{m.c_prefix}__free_unpacked(p, nil) }}",
         "        self.init(c: p.pointee)",
         "    }",
         "}",

@@ -15,6 +15,7 @@ from . import errors
 from . import messages as pb
 from .client import Client, Download, Upload, default_socket_path
 from .errors import JobStoreError
+from .sse import read_sse_key
 
-__all__ = ["Client", "Download", "Upload", "JobStoreError", "default_socket_path", "errors", "pb"]
+__all__ = ["Client", "Download", "Upload", "JobStoreError", "default_socket_path", "errors", "pb", "read_sse_key"]
 __version__ = "0.1.0"

@@ -365,7 +365,7 @@ class StoreRequest(_Message):
     """The `StoreRequest` message of Protos/jobstore.proto.
 
     Fields:
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'options', 'sse_key', )
 
@@ -532,7 +532,7 @@ class JobRequest(_Message):
     """The `JobRequest` message of Protos/jobstore.proto.
 
     Fields:
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'job_id', 'sse_key', )
 
@@ -584,7 +584,7 @@ class JobBody(_Message):
 
     Fields:
         body: opaque: the adapter pickles the JobDescription
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'job_id', 'body', 'sse_key', )
 
@@ -712,7 +712,7 @@ class ListJobsRequest(_Message):
     Fields:
         page_token: empty: the first page
         page_size: 0: the server's default (1000)
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'page_token', 'page_size', 'include_bodies', 'sse_key', )
 
@@ -883,7 +883,7 @@ class WriteFileRequest(_Message):
         executable: also set when a passed descriptor's file has its owner-execute bit
         hints: Toil's file hints: the file gets a readable id under files/
         file_id: an id from AssignFileId (same basename and hints); empty: a new one
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'job_id', 'cleanup', 'basename', 'executable', 'hints', 'file_id', 'sse_key', )
 
@@ -969,7 +969,7 @@ class UpdateFileRequest(_Message):
 
     Fields:
         executable: also set when a passed descriptor's file has its owner-execute bit
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'file_id', 'executable', 'sse_key', )
 
@@ -1027,7 +1027,7 @@ class FileRequest(_Message):
     """The `FileRequest` message of Protos/jobstore.proto.
 
     Fields:
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'file_id', 'sse_key', )
 
@@ -1079,7 +1079,7 @@ class ReadFileRequest(_Message):
 
     Fields:
         link_ok: Answer with a read-only path the client may hard-link instead of writing to the passed fd: a local store's own file, or the node cache's entry (kept from eviction for 60 s; a client should hard-link or copy it, not symlink it). The daemon falls back to the fd when it has no such path.
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'file_id', 'link_ok', 'sse_key', )
 
@@ -1219,7 +1219,7 @@ class AssociateJobWithFileRequest(_Message):
     """The `AssociateJobWithFileRequest` message of Protos/jobstore.proto.
 
     Fields:
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'job_id', 'file_id', 'sse_key', )
 
@@ -1279,7 +1279,7 @@ class SharedFileRequest(_Message):
     Fields:
         name: ^[a-zA-Z0-9._-]+$
         unencrypted: Store this shared file without SSE-C even when sse_key is set (Toil's encrypted=False, as for config.pickle, which is never encrypted). Ignored for reads.
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'name', 'unencrypted', 'sse_key', )
 
@@ -1337,7 +1337,7 @@ class WriteLogsRequest(_Message):
     """The `WriteLogsRequest` message of Protos/jobstore.proto.
 
     Fields:
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'message', 'sse_key', )
 
@@ -1391,7 +1391,7 @@ class ReadLogsRequest(_Message):
         read_all: false: only messages not read before, which become read
         max_messages: 0: the server's default
         overlap_seconds: With read_all and a page_token: list from this many seconds before the token's time, so that a follower sees logs whose keys sort before ones it already read (a slow upload, a node whose clock is behind). The messages come with their keys to tell them apart.
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'read_all', 'page_token', 'max_messages', 'overlap_seconds', 'sse_key', )
 
@@ -1526,7 +1526,7 @@ class ListFilesRequest(_Message):
         job_id: empty: every file of the store; else the files written for this job with cleanup
         page_token: empty: the first page
         page_size: 0: the server's default (1000)
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'job_id', 'page_token', 'page_size', 'sse_key', )
 
@@ -1685,7 +1685,7 @@ class PublicUrlRequest(_Message):
         file_id: GetPublicUrl
         name: GetSharedPublicUrl
         expires_seconds: 0: the server's default (3600)
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'file_id', 'name', 'expires_seconds', 'sse_key', )
 
@@ -1787,7 +1787,7 @@ class ImportFileRequest(_Message):
     Fields:
         url: s3://BUCKET/KEY (server-side copy when the store is on S3), http(s)://..., or file:///PATH (opened by the daemon: only for connections from the daemon's own uid).
         shared_file_name: Set: import as this shared file; the answer then has no file id.
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'url', 'shared_file_name', 'sse_key', )
 
@@ -1846,7 +1846,7 @@ class ExportFileRequest(_Message):
 
     Fields:
         url: s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
-        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none."""
+        sse_key: The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none. @secret"""
 
     __slots__ = ('locator', 'file_id', 'url', 'sse_key', )
 

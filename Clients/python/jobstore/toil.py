@@ -36,11 +36,9 @@ from toil.jobStores.abstractJobStore import (
 from . import errors
 from . import messages as pb
 from .client import Client
+from .sse import read_sse_key
 
 logger = logging.getLogger(__name__)
-
-SSE_KEY_LENGTH = 32
-
 
 class BadEncryptionKeyError(errors.BadEncryptionKey, AWSBadEncryptionKeyError):
     """A read of an SSE-C object without its key, or with another: both the client's
@@ -120,13 +118,7 @@ class DaemonJobStore(AbstractJobStore):
     def _key_of(config) -> bytes:
         """The key ``config.sseKey`` names (Initialize runs before the store has its config)."""
         path = getattr(config, "sseKey", None)
-        if not path:
-            return b""
-        with open(path, "rb") as f:
-            key = f.read(SSE_KEY_LENGTH + 1)
-        if len(key) != SSE_KEY_LENGTH:
-            raise ValueError(f"Check that {path} is the path to a real SSE key. (Key length {len(key)} != {SSE_KEY_LENGTH})")
-        return key
+        return read_sse_key(path) if path else b""
 
     def resume(self) -> None:
         try:

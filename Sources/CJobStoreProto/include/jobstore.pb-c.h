@@ -199,6 +199,7 @@ struct  Jobstore__StoreRequest
   Jobstore__StoreOptions *options;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -249,6 +250,7 @@ struct  Jobstore__JobRequest
   char *job_id;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -268,6 +270,7 @@ struct  Jobstore__JobBody
   ProtobufCBinaryData body;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -311,6 +314,7 @@ struct  Jobstore__ListJobsRequest
   protobuf_c_boolean include_bodies;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -380,6 +384,7 @@ struct  Jobstore__WriteFileRequest
   char *file_id;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -399,6 +404,7 @@ struct  Jobstore__UpdateFileRequest
   protobuf_c_boolean executable;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -414,6 +420,7 @@ struct  Jobstore__FileRequest
   char *file_id;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -436,6 +443,7 @@ struct  Jobstore__ReadFileRequest
   protobuf_c_boolean link_ok;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -476,6 +484,7 @@ struct  Jobstore__AssociateJobWithFileRequest
   char *file_id;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -499,6 +508,7 @@ struct  Jobstore__SharedFileRequest
   protobuf_c_boolean unencrypted;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -514,6 +524,7 @@ struct  Jobstore__WriteLogsRequest
   ProtobufCBinaryData message;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -543,6 +554,7 @@ struct  Jobstore__ReadLogsRequest
   uint32_t overlap_seconds;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -594,6 +606,7 @@ struct  Jobstore__ListFilesRequest
   uint32_t page_size;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -649,6 +662,7 @@ struct  Jobstore__PublicUrlRequest
   uint32_t expires_seconds;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -682,6 +696,7 @@ struct  Jobstore__ImportFileRequest
   char *shared_file_name;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };
@@ -701,6 +716,7 @@ struct  Jobstore__ExportFileRequest
   char *url;
   /*
    * The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+   * @secret
    */
   ProtobufCBinaryData sse_key;
 };

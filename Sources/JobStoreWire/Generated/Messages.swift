@@ -353,6 +353,7 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var options: StoreOptions?
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", options: StoreOptions? = nil, sseKey: [UInt8] = []) {
@@ -379,7 +380,7 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__StoreRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.options = options.map { $0.cMessage(arena) }
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -401,7 +402,7 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__store_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "StoreRequest")
         }
-        defer { jobstore__store_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__store_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -560,6 +561,7 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", jobId: String = "", sseKey: [UInt8] = []) {
@@ -586,7 +588,7 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__JobRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -608,7 +610,7 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__job_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "JobRequest")
         }
-        defer { jobstore__job_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__job_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -619,6 +621,7 @@ public struct JobBody: WireMessage, Equatable, Hashable {
     /// opaque: the adapter pickles the JobDescription
     public var body: [UInt8]
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", jobId: String = "", body: [UInt8] = [], sseKey: [UInt8] = []) {
@@ -648,7 +651,7 @@ public struct JobBody: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
         c.body = arena.bytes(body)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -670,7 +673,7 @@ public struct JobBody: WireMessage, Equatable, Hashable {
         guard let p = jobstore__job_body__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "JobBody")
         }
-        defer { jobstore__job_body__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__job_body__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -779,6 +782,7 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
     public var pageSize: UInt32
     public var includeBodies: Bool
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", pageToken: String = "", pageSize: UInt32 = 0, includeBodies: Bool = false, sseKey: [UInt8] = []) {
@@ -811,7 +815,7 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
         c.page_token = arena.string(pageToken)
         c.page_size = pageSize
         c.include_bodies = includeBodies ? 1 : 0
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -833,7 +837,7 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__list_jobs_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ListJobsRequest")
         }
-        defer { jobstore__list_jobs_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__list_jobs_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -964,6 +968,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     /// an id from AssignFileId (same basename and hints); empty: a new one
     public var fileId: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", jobId: String = "", cleanup: Bool = false, basename: String = "", executable: Bool = false, hints: [String] = [], fileId: String = "", sseKey: [UInt8] = []) {
@@ -1006,7 +1011,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         c.n_hints = hints.count
         c.hints = arena.strings(hints)
         c.file_id = arena.string(fileId)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1028,7 +1033,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__write_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "WriteFileRequest")
         }
-        defer { jobstore__write_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__write_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1039,6 +1044,7 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
     /// also set when a passed descriptor's file has its owner-execute bit
     public var executable: Bool
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", fileId: String = "", executable: Bool = false, sseKey: [UInt8] = []) {
@@ -1068,7 +1074,7 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.executable = executable ? 1 : 0
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1090,7 +1096,7 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__update_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "UpdateFileRequest")
         }
-        defer { jobstore__update_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__update_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1099,6 +1105,7 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", fileId: String = "", sseKey: [UInt8] = []) {
@@ -1125,7 +1132,7 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__FileRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1147,7 +1154,7 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "FileRequest")
         }
-        defer { jobstore__file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1161,6 +1168,7 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
     /// it has no such path.
     public var linkOk: Bool
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", fileId: String = "", linkOk: Bool = false, sseKey: [UInt8] = []) {
@@ -1190,7 +1198,7 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.link_ok = linkOk ? 1 : 0
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1212,7 +1220,7 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__read_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ReadFileRequest")
         }
-        defer { jobstore__read_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__read_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1323,6 +1331,7 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
     public var jobId: String
     public var fileId: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", jobId: String = "", fileId: String = "", sseKey: [UInt8] = []) {
@@ -1352,7 +1361,7 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.job_id = arena.string(jobId)
         c.file_id = arena.string(fileId)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1374,7 +1383,7 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__associate_job_with_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "AssociateJobWithFileRequest")
         }
-        defer { jobstore__associate_job_with_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__associate_job_with_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1387,6 +1396,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     /// for config.pickle, which is never encrypted). Ignored for reads.
     public var unencrypted: Bool
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", name: String = "", unencrypted: Bool = false, sseKey: [UInt8] = []) {
@@ -1416,7 +1426,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.name = arena.string(name)
         c.unencrypted = unencrypted ? 1 : 0
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1438,7 +1448,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__shared_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "SharedFileRequest")
         }
-        defer { jobstore__shared_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__shared_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1447,6 +1457,7 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var message: [UInt8]
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", message: [UInt8] = [], sseKey: [UInt8] = []) {
@@ -1473,7 +1484,7 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     private func fill(_ c: inout Jobstore__WriteLogsRequest, _ arena: CArena) {
         c.locator = arena.string(locator)
         c.message = arena.bytes(message)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1495,7 +1506,7 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__write_logs_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "WriteLogsRequest")
         }
-        defer { jobstore__write_logs_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__write_logs_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1512,6 +1523,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
     /// node whose clock is behind). The messages come with their keys to tell them apart.
     public var overlapSeconds: UInt32
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", readAll: Bool = false, pageToken: String = "", maxMessages: UInt32 = 0, overlapSeconds: UInt32 = 0, sseKey: [UInt8] = []) {
@@ -1547,7 +1559,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
         c.page_token = arena.string(pageToken)
         c.max_messages = maxMessages
         c.overlap_seconds = overlapSeconds
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1569,7 +1581,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__read_logs_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ReadLogsRequest")
         }
-        defer { jobstore__read_logs_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__read_logs_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1649,6 +1661,7 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
     /// 0: the server's default (1000)
     public var pageSize: UInt32
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", jobId: String = "", pageToken: String = "", pageSize: UInt32 = 0, sseKey: [UInt8] = []) {
@@ -1681,7 +1694,7 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
         c.job_id = arena.string(jobId)
         c.page_token = arena.string(pageToken)
         c.page_size = pageSize
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1703,7 +1716,7 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__list_files_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ListFilesRequest")
         }
-        defer { jobstore__list_files_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__list_files_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1824,6 +1837,7 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
     /// 0: the server's default (3600)
     public var expiresSeconds: UInt32
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", fileId: String = "", name: String = "", expiresSeconds: UInt32 = 0, sseKey: [UInt8] = []) {
@@ -1856,7 +1870,7 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
         c.file_id = arena.string(fileId)
         c.name = arena.string(name)
         c.expires_seconds = expiresSeconds
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1878,7 +1892,7 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__public_url_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "PublicUrlRequest")
         }
-        defer { jobstore__public_url_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__public_url_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -1939,6 +1953,7 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
     /// Set: import as this shared file; the answer then has no file id.
     public var sharedFileName: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", url: String = "", sharedFileName: String = "", sseKey: [UInt8] = []) {
@@ -1968,7 +1983,7 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.url = arena.string(url)
         c.shared_file_name = arena.string(sharedFileName)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -1990,7 +2005,7 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__import_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ImportFileRequest")
         }
-        defer { jobstore__import_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__import_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
@@ -2001,6 +2016,7 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
     /// s3://BUCKET/KEY or file:///PATH (written atomically, executable bit kept).
     public var url: String
     /// The 32-byte SSE-C key of this call (Toil's config.sseKey, read by the client); empty: none.
+    /// @secret
     public var sseKey: [UInt8]
 
     public init(locator: String = "", fileId: String = "", url: String = "", sseKey: [UInt8] = []) {
@@ -2030,7 +2046,7 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
         c.locator = arena.string(locator)
         c.file_id = arena.string(fileId)
         c.url = arena.string(url)
-        c.sse_key = arena.bytes(sseKey)
+        c.sse_key = arena.secretBytes(sseKey)
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
@@ -2052,7 +2068,7 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
         guard let p = jobstore__export_file_request__unpack(nil, bytes.count, base) else {
             throw WireDecodingError(message: "ExportFileRequest")
         }
-        defer { jobstore__export_file_request__free_unpacked(p, nil) }
+        defer { CArena.wipe(p.pointee.sse_key); jobstore__export_file_request__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
