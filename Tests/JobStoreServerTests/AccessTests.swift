@@ -97,10 +97,11 @@ final class AccessTests: XCTestCase {
         XCTAssertEqual(try pingAs(uid: nobody, groups: [4243], socket: byGroup.socket), "status 7 call 0", "a member of another group")
     }
 
-    func testSecretsNeverReachLogsErrorsOrStats() async throws {
+    func testSecretsNeverReachLogsErrorsStatsOrMetrics() async throws {
         let env = ProcessInfo.processInfo.environment
         let secret = try XCTUnwrap(env["JOBSTORE_TEST_S3_SECRET_KEY"])
-        let daemon = try DaemonProcess.withS3(extraArguments: ["--log-level", "trace"], captureLog: true)
+        let port = try MetricsEndpointTests.freePort()
+        let daemon = try DaemonProcess.withS3(extraArguments: ["--log-level", "trace", "--metrics", "127.0.0.1:\(port)"], captureLog: true)
         defer { daemon.stop() }
         let client = try daemon.connect()
         defer { client.connection.close() }
@@ -116,6 +117,8 @@ final class AccessTests: XCTestCase {
         do { _ = try await client.loadJob(JobRequest(locator: locator, jobId: "j", sseKey: wrongKey)) } catch { messages.append("\(error)") }
         do { _ = try await client.download(locator, info.fileId, sseKey: Array(sseKey.prefix(31))) } catch { messages.append("\(error)") }
         let stats = try await client.stats()
+        let metrics = (try? PlainHTTP.get(URL(string: "http://127.0.0.1:\(port)/metrics")!).text) ?? ""
+        XCTAssertTrue(metrics.contains("jobstored_"), "the metrics were scraped")
         _ = try await client.destroy(StoreRequest(locator: locator))
         XCTAssertEqual(messages.count, 3, "the wrong and the short key were refused")
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
@@ -124,7 +127,7 @@ final class AccessTests: XCTestCase {
         let keyHex = sseKey.map { String(format: "%02x", $0) }.joined()
         let wrongBase64 = Data(wrongKey).base64EncodedString()
         let shortBase64 = Data(sseKey.prefix(31)).base64EncodedString()
-        let everything = log + messages.joined() + String(decoding: stats.serialized(), as: UTF8.self)
+        let everything = log + messages.joined() + String(decoding: stats.serialized(), as: UTF8.self) + metrics
         for needle in [secret, keyBase64, keyHex, wrongBase64, shortBase64, String(decoding: sseKey, as: UTF8.self)] {
             XCTAssertFalse(everything.contains(needle), "a secret appeared")
         }

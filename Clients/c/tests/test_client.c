@@ -21,6 +21,18 @@ static pid_t daemon_pid;
 
 static void launch_daemon(int delay_ms);
 
+/* $JOBSTORED_BIN, else the debug build beside this checkout. */
+static const char *daemon_binary(void) {
+    const char *bin = getenv("JOBSTORED_BIN");
+    static char fallback[512];
+    if (!bin) {
+        char cwd[400];
+        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
+        bin = fallback;
+    }
+    return bin;
+}
+
 static void start_daemon(void) {
     strcpy(scratch, "/tmp/jobstore-ctest-XXXXXX");
     if (!mkdtemp(scratch)) { perror("mkdtemp"); exit(2); }
@@ -31,13 +43,7 @@ static void start_daemon(void) {
 
 /* Starts jobstored on the scratch directory's socket, after `delay_ms` (in the child). */
 static void launch_daemon(int delay_ms) {
-    const char *bin = getenv("JOBSTORED_BIN");
-    static char fallback[512];
-    if (!bin) {
-        char cwd[400];
-        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
-        bin = fallback;
-    }
+    const char *bin = daemon_binary();
     daemon_pid = fork();
     if (daemon_pid == 0) {
         if (delay_ms) {
@@ -265,13 +271,7 @@ static int write_file_bytes(const char *path, const char *bytes, size_t len) {
 }
 
 static pid_t start_s3_daemon(const char *sock) {
-    const char *bin = getenv("JOBSTORED_BIN");
-    static char fallback[512];
-    if (!bin) {
-        char cwd[400];
-        snprintf(fallback, sizeof fallback, "%s/../../.build/debug/jobstored", getcwd(cwd, sizeof cwd) ? cwd : ".");
-        bin = fallback;
-    }
+    const char *bin = daemon_binary();
     pid_t pid = fork();
     if (pid == 0) {
         setenv("AWS_ACCESS_KEY_ID", getenv("JOBSTORE_TEST_S3_ACCESS_KEY"), 1);
