@@ -155,7 +155,12 @@ final class Connection: @unchecked Sendable {
         var code = StatusCode.ok
         var response: [UInt8]
         do {
-            response = try payload.withUnsafeBytes { try server.service.dispatch(call.method, payload: $0, call: call) }
+            response = try payload.withUnsafeBytes { raw in
+                // The request may carry an SSE-C key (`sse_key`): its frame's bytes are wiped once
+                // the call is done with them, whatever the outcome (the array is not read again).
+                defer { if let base = raw.baseAddress, raw.count > 0 { explicit_bzero(UnsafeMutableRawPointer(mutating: base), raw.count) } }
+                return try server.service.dispatch(call.method, payload: raw, call: call)
+            }
         } catch let error as JobStoreError {
             code = error.code
             response = error.status.serialized()
