@@ -17,9 +17,13 @@ extension JobStore {
         do {
             let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), sseKey: key)
             return StoredFile(id: name, size: info.size, executable: false)
-        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && key != nil {
-            let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), sseKey: nil)
-            return StoredFile(id: name, size: info.size, executable: false)
+        } catch let keyed as JobStoreFailure where keyed.kind == .badEncryptionKey && key != nil {
+            do {
+                let info = try getVerified(Keys.shared + name, into: sink, notFound: missingShared(name), sseKey: nil)
+                return StoredFile(id: name, size: info.size, executable: false)
+            } catch let keyless as JobStoreFailure where keyless.kind == .badEncryptionKey {
+                throw keyed  // an SSE-C object with another key: the keyed read's reason is the one to tell
+            }
         }
     }
 
@@ -28,9 +32,13 @@ extension JobStore {
         let key = Self.alwaysUnencrypted.contains(name) ? nil : sseKey
         do {
             return try mapped { try store.head(bucket, key: Keys.shared + name, options: GetOptions(encryptionKey: key)) != nil }
-        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey && key != nil {
+        } catch let keyed as JobStoreFailure where keyed.kind == .badEncryptionKey && key != nil {
             // Written in the clear (encrypted=False), as readSharedFile allows.
-            return try mapped { try store.head(bucket, key: Keys.shared + name, options: GetOptions()) != nil }
+            do {
+                return try mapped { try store.head(bucket, key: Keys.shared + name, options: GetOptions()) != nil }
+            } catch let keyless as JobStoreFailure where keyless.kind == .badEncryptionKey {
+                throw keyed
+            }
         }
     }
 

@@ -12,7 +12,8 @@ the output, which the leader exports to file:// and s3://. Any wrong byte fails 
 MODE "rotate": the key changes mid-workflow. The root job writes a file; its child rewrites the
 key file (config.sseKey) with another 32-character key, writes a second file and adds a child
 that reads the second file, then the first (written under the old key). What the reader saw
-is written to SPEC["probe"] (JSON) before the error, if any, propagates.
+is written to SPEC["probe"] (JSON) before the error, if any, propagates. The rotation waits
+until the leader has polled its kill flag once (SPEC["leader_polled"]; see main()).
 
 SPEC["patch_toil_bucket_setup"]: for Toil's own AWSJobStore on SeaweedFS, which lacks
 DeletePublicAccessBlock and PutBucketEncryption (AWSJobStore.initialize calls both): the leader
@@ -143,7 +144,11 @@ def rotate_root(job, spec):
 
 
 def rotate_key(job, before_id, spec):
-    time.sleep(max(0.0, spec["rotate_not_before"] - time.time()))
+    deadline = time.time() + 60
+    while not os.path.exists(spec["leader_polled"]):  # see main()
+        if time.time() > deadline:
+            raise RuntimeError("the leader never polled its kill flag")
+        time.sleep(0.05)
     key_file = job.fileStore.jobStore.config.sseKey
     with open(key_file + ".new", "w") as f:
         f.write(spec["second_key"])
@@ -181,6 +186,20 @@ def _describe(e: BaseException) -> dict:
     return described
 
 
+def _signal_after_first_call(cls, method: str, path: str) -> None:
+    """Creates ``path`` once ``cls.method`` has first returned (in this process only; patched
+    on the class, so that nothing unpicklable lands in the job store's __dict__)."""
+    original = getattr(cls, method)
+
+    def wrapper(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if not os.path.exists(path):
+            open(path, "w").close()
+        return result
+
+    setattr(cls, method, wrapper)
+
+
 # -- the leader ----------------------------------------------------------------------------------
 
 def main():
@@ -204,11 +223,11 @@ def main():
             result["ids"] = returned["ids"]
         elif mode == "rotate":
             # The leader polls the kill flag (a shared file written under the first key) at its
-            # first loop (within getUpdatedBatchJob's 2 s wait), then every 5 s: a poll after the
-            # rotation would fail, and then which process meets the old key first would depend
-            # on timing. So the leader polls once, before the rotation, and never again.
+            # first loop, then every 5 s: a poll after the rotation would fail, and which process
+            # meets the old key first would depend on timing. So the leader polls once, and the
+            # rotation waits for that poll (the file says when; the poll itself is Toil's).
             toil.config.kill_polling_interval = 24 * 3600
-            spec["rotate_not_before"] = time.time() + 5
+            _signal_after_first_call(type(toil._jobStore), "read_kill_flag", spec["leader_polled"])
             toil.start(Job.wrapJobFn(rotate_root, spec))
         else:
             raise SystemExit(f"unknown mode {mode}")
