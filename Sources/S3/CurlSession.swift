@@ -61,10 +61,14 @@ public final class CurlSession: @unchecked Sendable {
 
     private static let globalInit: Void = { curl_global_init(3) }()
 
-    public init(maxConnections: Int = 64, stallSeconds: Int = 30) {
+    /// How servers' certificates are checked (every request of the session).
+    public let tls: TLSSettings
+
+    public init(maxConnections: Int = 64, stallSeconds: Int = 30, tls: TLSSettings = TLSSettings()) {
         _ = Self.globalInit
         self.maxConnections = maxConnections
         self.stallSeconds = stallSeconds
+        self.tls = tls
         multi = curl_multi_init()
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnections)
@@ -72,7 +76,7 @@ public final class CurlSession: @unchecked Sendable {
 
     /// Runs one HTTP exchange; blocks the calling thread until it is complete.
     public func perform(_ request: Request) throws -> Response {
-        let transfer = Transfer(request, stallSeconds: stallSeconds)
+        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls)
         lock.lock()
         queued.append(transfer)
         let leads = !driving
@@ -144,12 +148,17 @@ final class Transfer: @unchecked Sendable {
         return p
     }()
 
-    init(_ request: CurlSession.Request, stallSeconds: Int) {
+    init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings) {
         easy = curl_easy_init()
         body = request.body
         received.reserveCapacity(request.expectedResponseBytes)
         let context = Unmanaged.passUnretained(self).toOpaque()
         jobstore_curl_setopt_ptr(easy, CURLOPT_URL, request.url)
+        if let bundle = tls.caBundle { jobstore_curl_setopt_ptr(easy, CURLOPT_CAINFO, bundle) }  // libcurl copies it
+        if !tls.verify {
+            jobstore_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
+            jobstore_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
+        }
         jobstore_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         // Fewer, larger callbacks for part-sized bodies (defaults: 16 KiB down, 64 KiB up).
         if request.body.count > 1 << 20 { jobstore_curl_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 1 << 20) }

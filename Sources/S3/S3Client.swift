@@ -142,6 +142,9 @@ public final class S3Client: @unchecked Sendable {
         do {
             response = try session.perform(CurlSession.Request(method: method, url: url, headers: headers + signed, body: body,
                                                                expectedResponseBytes: expectedResponseBytes))
+        } catch let e as CurlSession.TransportError where TLSSettings.certificateErrors.contains(e.code) {
+            // A certificate refused now will be refused again: fail at once, naming the endpoint.
+            throw CertificateRefused(endpoint: endpoint.url.absoluteString, transport: e, tls: session.tls)
         } catch let e as CurlSession.TransportError {
             throw RetryableFailure(error: e, retryAfter: nil)
         }

@@ -219,6 +219,7 @@ public final class S3ObjectStore: ObjectStore {
             }
         }
         if let e = error as? CurlSession.TransportError { return .unavailable("\(e)") }
+        if let e = error as? CertificateRefused { return .unavailable("\(e)") }
         return .io("\(error)")
     }
 }

@@ -67,6 +67,12 @@ struct Daemon: ParsableCommand {
     @Option(help: "S3 endpoint URL for aws: stores (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS's regional endpoint).")
     var endpoint: String?
 
+    @Option(help: "PEM file of CA certificates for the S3 endpoint's TLS (default: $AWS_CA_BUNDLE, else ca_bundle in ~/.aws/config, else the system's).")
+    var caBundle: String?
+
+    @Flag(help: "Do not verify the S3 endpoint's TLS certificate (tests only; logged as a warning).")
+    var noVerifyTLS = false
+
     @Option(help: "S3 addressing: path (host/bucket/key), virtual (bucket.host/key), or auto (path for --endpoint, virtual for AWS).")
     var s3Addressing: String = "auto"
 
@@ -168,6 +174,7 @@ struct Daemon: ParsableCommand {
         let path = try passed.flatMap(SocketActivation.path(of:)) ?? socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let (backend, stores) = try backends()
+        logTLS(stores.session.tls, logger: logger)
         // Listen first: from here on connections queue for this daemon (none is refused).
         let listener: SocketServer.PreparedListener
         do {
@@ -313,7 +320,7 @@ struct Daemon: ParsableCommand {
         let pathStyle = s3Addressing == "path" || (s3Addressing == "auto" && endpointURL != nil)
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         guard s3StallSeconds >= 1 else { throw ValidationError("--s3-stall-seconds must be at least 1") }
-        let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds)
+        let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds, tls: try tlsSettings())
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
         let chain = CredentialChain(session: session)
         let credentials: @Sendable () throws -> AWSCredentials = {

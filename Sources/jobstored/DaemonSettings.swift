@@ -32,6 +32,8 @@ enum DaemonSettings {
         Setting(name: "takeover", shape: .flag),
         Setting(name: "metrics", shape: .value),
         Setting(name: "endpoint", shape: .value),
+        Setting(name: "ca-bundle", shape: .value),
+        Setting(name: "no-verify-tls", shape: .flag),
         Setting(name: "s3-addressing", shape: .value),
         Setting(name: "s3-max-connections", shape: .value),
         Setting(name: "part-size", shape: .value),

@@ -1,5 +1,6 @@
 import Foundation
 import JobStoreWire
+import S3
 
 extension Daemon {
     /// `--print-config`: every setting's effective value and where it came from, then where S3
@@ -23,6 +24,7 @@ extension Daemon {
             }
         }
         out += "# S3 credentials: \(Self.credentialSource(environment))\n"
+        out += "# TLS: \(Self.tlsDescription(TLSSettings.resolve(caBundle: caBundle, noVerify: noVerifyTLS, environment: environment)))\n"
         return out
     }
 
@@ -42,6 +44,8 @@ extension Daemon {
             "takeover": [String(takeover)],
             "metrics": metrics.map { [$0] } ?? [],
             "endpoint": endpointText.map { [Self.maskingUserinfo($0)] } ?? [],
+            "ca-bundle": [TLSSettings.resolve(caBundle: caBundle, noVerify: noVerifyTLS, environment: environment).caBundle ?? ""],
+            "no-verify-tls": [String(noVerifyTLS)],
             "s3-addressing": [s3Addressing],
             "s3-max-connections": [String(s3MaxConnections)],
             "part-size": [partSize],

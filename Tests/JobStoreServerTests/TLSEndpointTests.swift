@@ -1,0 +1,139 @@
+import Foundation
+import JobStoreClient
+import JobStoreWire
+import XCTest
+
+/// The daemon's S3 session over TLS, through a TLS terminator (stunnel4) in front of SeaweedFS
+/// with a private CA made for this run (Tests/Support/tls_rig.py): the CA from each of the
+/// three sources the AWS tools read, and the failures an operator meets (no CA, another host's
+/// certificate, an expired one), which must be clear and fast rather than retried.
+final class TLSEndpointTests: XCTestCase {
+    var rigDirectory = ""
+    var rigPid: pid_t = 0
+    var ports: [String: Int] = [:]
+    var ca = ""
+
+    override func setUp() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let backend = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"].flatMap(URL.init(string:)), "JOBSTORE_TEST_S3_ENDPOINT not set")
+        rigDirectory = NSTemporaryDirectory() + "jobstore-tls-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: rigDirectory, withIntermediateDirectories: true)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Support/tls_rig.py").path
+        let rig = Process()
+        rig.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        rig.arguments = ["python3", script, "\(backend.host ?? "127.0.0.1"):\(backend.port ?? 80)", rigDirectory]
+        rig.standardError = FileHandle.nullDevice  // stunnel reports refused handshakes: the point of some tests
+        try rig.run()
+        struct Rig: Decodable { let pid: Int32; let ports: [String: Int]; let ca: String }
+        var found: Rig?
+        for _ in 0..<1000 where found == nil {
+            found = (try? Data(contentsOf: URL(fileURLWithPath: rigDirectory + "/rig.json"))).flatMap { try? JSONDecoder().decode(Rig.self, from: $0) }
+            if found == nil { usleep(10_000) }
+        }
+        let started = try XCTUnwrap(found, "the TLS rig did not start (is stunnel4 installed? tools/setup installs it)")
+        (rigPid, ports, ca) = (started.pid, started.ports, started.ca)
+        // stunnel listens once it has read its configuration: wait for each port.
+        for port in ports.values { try Self.waitForPort(port) }
+    }
+
+    override func tearDown() async throws {
+        if rigPid > 0 {
+            kill(rigPid, SIGTERM)
+            for _ in 0..<200 where kill(rigPid, 0) == 0 { usleep(10_000) }
+            if kill(rigPid, 0) == 0 { kill(rigPid, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: rigDirectory)
+    }
+
+    static func waitForPort(_ port: Int) throws {
+        for _ in 0..<500 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+            close(fd)
+            if ok { return }
+            usleep(10_000)
+        }
+        throw JobStoreError(.unavailable, "nothing listens on 127.0.0.1:\(port)")
+    }
+
+    /// A daemon whose aws: stores live behind the rig's `service` endpoint.
+    func daemon(_ service: String, arguments: [String] = [], environment: [String: String] = [:]) throws -> DaemonProcess {
+        let env = ProcessInfo.processInfo.environment
+        let credentials = ["AWS_ACCESS_KEY_ID": env["JOBSTORE_TEST_S3_ACCESS_KEY"] ?? "", "AWS_SECRET_ACCESS_KEY": env["JOBSTORE_TEST_S3_SECRET_KEY"] ?? ""]
+        return try DaemonProcess(extraArguments: ["--endpoint", "https://127.0.0.1:\(ports[service]!)", "--part-size", "5MiB"] + arguments,
+                                 environment: credentials.merging(environment) { $1 }, captureLog: true)
+    }
+
+    /// Initialize, a multipart file (12 MiB in 5 MiB parts) there and back, destroy: over TLS.
+    func roundTrip(_ daemon: DaemonProcess, file: StaticString = #filePath, line: UInt = #line) async throws {
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        let locator = "aws:us-east-1:jobstore-tls-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        let bytes = pattern(12 << 20, seed: 5)
+        let info = try await client.upload(WriteFileRequest(locator: locator, basename: "big"), bytes, chunk: 1 << 20)
+        let back = try await client.download(locator, info.fileId)
+        XCTAssertTrue(back == bytes, "the bytes came back over TLS", file: file, line: line)
+        _ = try await client.destroy(StoreRequest(locator: locator))
+    }
+
+    func testAPrivateCAFromEachSourceIsTrusted() async throws {
+        try await roundTrip(try daemon("good", arguments: ["--ca-bundle", ca]))
+        try await roundTrip(try daemon("good", environment: ["AWS_CA_BUNDLE": ca]))
+        let config = rigDirectory + "/aws-config"
+        try "[default]\nregion = us-east-1\n\n[profile tls]\nca_bundle = \(ca)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try await roundTrip(try daemon("good", environment: ["AWS_CONFIG_FILE": config, "AWS_PROFILE": "tls"]))
+    }
+
+    /// Each refusal fails the first call at once (no retries with backoff), naming the endpoint,
+    /// libcurl's reason and where a CA can be given.
+    func testCertificateProblemsFailAtOnceAndSayWhy() async throws {
+        let cases: [(service: String, arguments: [String], reason: String)] = [
+            ("good", [], "unable to get local issuer certificate"),
+            ("wrong_host", ["--ca-bundle", ca], "127.0.0.1"),
+            ("expired", ["--ca-bundle", ca], "expired"),
+        ]
+        for (service, arguments, reason) in cases {
+            let daemon = try daemon(service, arguments: arguments)
+            let client = try daemon.connect()
+            let started = Date()
+            do {
+                _ = try await client.initialize(StoreRequest(locator: "aws:us-east-1:jobstore-tls-refused"))
+                XCTFail("\(service): a refused certificate must fail the call")
+            } catch let e as JobStoreError {
+                XCTAssertEqual(e.code, .unavailable, "\(service): \(e)")
+                XCTAssertTrue(e.message.contains("the TLS certificate of https://127.0.0.1:\(ports[service]!)"), "\(service): \(e.message)")
+                XCTAssertTrue(e.message.contains(reason), "\(service): \(e.message)")
+                XCTAssertTrue(e.message.contains("--ca-bundle"), e.message)
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 3, "\(service): not retried as if transient")
+            let stats = try await client.stats()
+            XCTAssertEqual(stats.backendRequests.reduce(0) { $0 + $1.retries }, 0, "\(service): no retries")
+            client.connection.close()
+        }
+    }
+
+    func testNoVerifyIsAWarningAndWorks() async throws {
+        let daemon = try daemon("wrong_host", arguments: ["--no-verify-tls"])
+        try await roundTrip(daemon)
+        let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("TLS certificates of S3 endpoints are NOT verified"), log)
+    }
+
+    func testAnUnreadableCABundleIsAUsageError() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+        p.arguments = ["--ca-bundle", rigDirectory + "/missing.pem", "--socket", rigDirectory + "/x.sock"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 64)
+    }
+}
