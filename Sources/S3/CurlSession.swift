@@ -64,11 +64,16 @@ public final class CurlSession: @unchecked Sendable {
     /// How servers' certificates are checked (every request of the session).
     public let tls: TLSSettings
 
-    public init(maxConnections: Int = 64, stallSeconds: Int = 30, tls: TLSSettings = TLSSettings()) {
+    /// Proxies of every request (none unless given: the environment is read by the daemon).
+    public let proxies: ProxySettings
+
+    public init(maxConnections: Int = 64, stallSeconds: Int = 30, tls: TLSSettings = TLSSettings(),
+                proxies: ProxySettings = ProxySettings()) {
         _ = Self.globalInit
         self.maxConnections = maxConnections
         self.stallSeconds = stallSeconds
         self.tls = tls
+        self.proxies = proxies
         multi = curl_multi_init()
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnections)
@@ -76,7 +81,7 @@ public final class CurlSession: @unchecked Sendable {
 
     /// Runs one HTTP exchange; blocks the calling thread until it is complete.
     public func perform(_ request: Request) throws -> Response {
-        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls)
+        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies)
         lock.lock()
         queued.append(transfer)
         let leads = !driving
@@ -148,13 +153,16 @@ final class Transfer: @unchecked Sendable {
         return p
     }()
 
-    init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings) {
+    init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings, proxies: ProxySettings) {
         easy = curl_easy_init()
         body = request.body
         received.reserveCapacity(request.expectedResponseBytes)
         let context = Unmanaged.passUnretained(self).toOpaque()
         jobstore_curl_setopt_ptr(easy, CURLOPT_URL, request.url)
         if let bundle = tls.caBundle { jobstore_curl_setopt_ptr(easy, CURLOPT_CAINFO, bundle) }  // libcurl copies it
+        // Explicit, so that libcurl's own reading of the environment never differs from ours.
+        jobstore_curl_setopt_ptr(easy, CURLOPT_PROXY, proxies.proxy(for: request.url) ?? "")
+        jobstore_curl_setopt_ptr(easy, CURLOPT_NOPROXY, proxies.noProxy ?? "")
         if !tls.verify {
             jobstore_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
             jobstore_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)

@@ -320,7 +320,8 @@ struct Daemon: ParsableCommand {
         let pathStyle = s3Addressing == "path" || (s3Addressing == "auto" && endpointURL != nil)
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         guard s3StallSeconds >= 1 else { throw ValidationError("--s3-stall-seconds must be at least 1") }
-        let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds, tls: try tlsSettings())
+        let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds, tls: try tlsSettings(),
+                                  proxies: ProxySettings.resolve(environment: env))
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
         let chain = CredentialChain(session: session)
         let credentials: @Sendable () throws -> AWSCredentials = {

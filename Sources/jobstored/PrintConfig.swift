@@ -24,6 +24,7 @@ extension Daemon {
             }
         }
         out += "# S3 credentials: \(Self.credentialSource(environment))\n"
+        out += "# proxies: \(ProxySettings.resolve(environment: environment).summary)\n"
         out += "# TLS: \(Self.tlsDescription(TLSSettings.resolve(caBundle: caBundle, noVerify: noVerifyTLS, environment: environment)))\n"
         return out
     }

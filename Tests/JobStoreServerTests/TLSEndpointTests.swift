@@ -127,6 +127,60 @@ final class TLSEndpointTests: XCTestCase {
         XCTAssertTrue(log.contains("TLS certificates of S3 endpoints are NOT verified"), log)
     }
 
+    /// Runs `body` with a CONNECT/absolute-URI proxy on 127.0.0.1 (Tests/Support/connect_proxy.py);
+    /// `body` gets its URL and a reader of the request lines it has seen so far.
+    func withProxy(_ body: (String, () -> [String]) async throws -> Void) async throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Support/connect_proxy.py").path
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        proxy.arguments = ["python3", script, rigDirectory + "/proxy.port", rigDirectory + "/proxy.log"]
+        try proxy.run()
+        var started = ""
+        for _ in 0..<500 where started.isEmpty {
+            started = (try? String(contentsOfFile: rigDirectory + "/proxy.port", encoding: .utf8)) ?? ""
+            if started.isEmpty { usleep(10_000) }
+        }
+        let fields = started.split(separator: " ").map(String.init)
+        let pid = fields.count == 2 ? pid_t(fields[1]) ?? 0 : 0
+        defer { if pid > 0 { kill(pid, SIGKILL) } }
+        let port = try XCTUnwrap(fields.first, "the proxy started")
+        try await body("http://127.0.0.1:\(port)") {
+            ((try? String(contentsOfFile: self.rigDirectory + "/proxy.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+    }
+
+    func testProxiesAreUsedAsTheEnvironmentSaysAndNoProxyBypassesThem() async throws {
+        try await withProxy { proxyURL, seen in
+            try await roundTrip(try daemon("good", arguments: ["--ca-bundle", ca], environment: ["HTTPS_PROXY": proxyURL]))
+            XCTAssertTrue(seen().contains("CONNECT 127.0.0.1:\(ports["good"]!) HTTP/1.1"), "\(seen())")
+            let before = seen().count
+            try await roundTrip(try daemon("good", arguments: ["--ca-bundle", ca],
+                                           environment: ["HTTPS_PROXY": proxyURL, "NO_PROXY": "localhost,127.0.0.1"]))
+            XCTAssertEqual(seen().count, before, "NO_PROXY: reached directly")
+            // Upper-case HTTP_PROXY for an http endpoint, as botocore reads it (libcurl alone would not).
+            let plain = try XCTUnwrap(ProcessInfo.processInfo.environment["JOBSTORE_TEST_S3_ENDPOINT"])
+            let env = ProcessInfo.processInfo.environment
+            let direct = try DaemonProcess(extraArguments: ["--endpoint", plain],
+                                           environment: ["AWS_ACCESS_KEY_ID": env["JOBSTORE_TEST_S3_ACCESS_KEY"] ?? "",
+                                                         "AWS_SECRET_ACCESS_KEY": env["JOBSTORE_TEST_S3_SECRET_KEY"] ?? "",
+                                                         "HTTP_PROXY": proxyURL])
+            try await roundTrip(direct)
+            XCTAssertTrue(seen().dropFirst(before).contains { $0.contains(" \(plain)/") }, "\(seen())")
+            let report = Process()
+            report.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+            report.arguments = ["--print-config"]
+            report.environment = ["HTTPS_PROXY": "http://user:pw@proxy.example:3128", "NO_PROXY": "10.0.0.0/8", "HOME": rigDirectory]
+            let out = Pipe()
+            report.standardOutput = out
+            try report.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            report.waitUntilExit()
+            XCTAssertTrue(text.contains("# proxies: https http://****@proxy.example:3128, http none, no_proxy 10.0.0.0/8"), text)
+            XCTAssertFalse(text.contains("pw@"), "a proxy password is not shown")
+        }
+    }
+
     func testAnUnreadableCABundleIsAUsageError() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
