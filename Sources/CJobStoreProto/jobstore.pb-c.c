@@ -1672,6 +1672,51 @@ void   jobstore__stats_response__free_unpacked
   assert(message->base.descriptor == &jobstore__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   jobstore__s3_session_stats__init
+                     (Jobstore__S3SessionStats         *message)
+{
+  static const Jobstore__S3SessionStats init_value = JOBSTORE__S3_SESSION_STATS__INIT;
+  *message = init_value;
+}
+size_t jobstore__s3_session_stats__get_packed_size
+                     (const Jobstore__S3SessionStats *message)
+{
+  assert(message->base.descriptor == &jobstore__s3_session_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__s3_session_stats__pack
+                     (const Jobstore__S3SessionStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__s3_session_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__s3_session_stats__pack_to_buffer
+                     (const Jobstore__S3SessionStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__s3_session_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__S3SessionStats *
+       jobstore__s3_session_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__S3SessionStats *)
+     protobuf_c_message_unpack (&jobstore__s3_session_stats__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__s3_session_stats__free_unpacked
+                     (Jobstore__S3SessionStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__s3_session_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   jobstore__cache_stats__init
                      (Jobstore__CacheStats         *message)
 {
@@ -4101,7 +4146,7 @@ const ProtobufCMessageDescriptor jobstore__method_stats__descriptor =
   (ProtobufCMessageInit) jobstore__method_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptors[12] =
 {
   {
     "server_version",
@@ -4235,6 +4280,18 @@ static const ProtobufCFieldDescriptor jobstore__stats_response__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "s3_session",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__StatsResponse, s3_session),
+    &jobstore__s3_session_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__stats_response__field_indices_by_name[] = {
   10,   /* field[10] = backend_requests */
@@ -4245,6 +4302,7 @@ static const unsigned jobstore__stats_response__field_indices_by_name[] = {
   2,   /* field[2] = connections */
   3,   /* field[3] = connections_total */
   8,   /* field[8] = methods */
+  11,   /* field[11] = s3_session */
   0,   /* field[0] = server_version */
   5,   /* field[5] = stores_open */
   1,   /* field[1] = uptime_seconds */
@@ -4252,7 +4310,7 @@ static const unsigned jobstore__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange jobstore__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
 {
@@ -4262,11 +4320,101 @@ const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
   "Jobstore__StatsResponse",
   "jobstore",
   sizeof(Jobstore__StatsResponse),
-  11,
+  12,
   jobstore__stats_response__field_descriptors,
   jobstore__stats_response__field_indices_by_name,
   1,  jobstore__stats_response__number_ranges,
   (ProtobufCMessageInit) jobstore__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descriptors[5] =
+{
+  {
+    "connections_opened",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, connections_opened),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requests_on_open_connections",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, requests_on_open_connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tls_handshakes",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, tls_handshakes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tls_verification_disabled",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, tls_verification_disabled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ca_bundle",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, ca_bundle),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__s3_session_stats__field_indices_by_name[] = {
+  4,   /* field[4] = ca_bundle */
+  0,   /* field[0] = connections_opened */
+  1,   /* field[1] = requests_on_open_connections */
+  2,   /* field[2] = tls_handshakes */
+  3,   /* field[3] = tls_verification_disabled */
+};
+static const ProtobufCIntRange jobstore__s3_session_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.S3SessionStats",
+  "S3SessionStats",
+  "Jobstore__S3SessionStats",
+  "jobstore",
+  sizeof(Jobstore__S3SessionStats),
+  5,
+  jobstore__s3_session_stats__field_descriptors,
+  jobstore__s3_session_stats__field_indices_by_name,
+  1,  jobstore__s3_session_stats__number_ranges,
+  (ProtobufCMessageInit) jobstore__s3_session_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor jobstore__cache_stats__field_descriptors[18] =

@@ -17,12 +17,16 @@ public final class JobStoreHandler: JobStoreService {
     let external: (any ExternalObjects)?
     /// The object stores' request counters for Stats (the daemon knows its S3 session).
     let backendRequests: @Sendable () -> [BackendRequestStats]
+    /// The S3 session's connections and TLS for Stats (nil: the daemon has no S3 session).
+    let s3Session: @Sendable () -> S3SessionStats?
     /// Local stores on which a client sent an SSE-C key (warned about once each).
     let localKeyWarnings = OnceSet()
 
     public init(registry: StoreRegistry, stats: ServerStats, logger: Logger, defaultURLExpiry: Int = 3600,
-                external: (any ExternalObjects)? = nil, backendRequests: @escaping @Sendable () -> [BackendRequestStats] = { [] }) {
+                external: (any ExternalObjects)? = nil, backendRequests: @escaping @Sendable () -> [BackendRequestStats] = { [] },
+                s3Session: @escaping @Sendable () -> S3SessionStats? = { nil }) {
         self.backendRequests = backendRequests
+        self.s3Session = s3Session
         self.registry = registry
         self.stats = stats
         self.logger = logger
@@ -53,6 +57,7 @@ public final class JobStoreHandler: JobStoreService {
         var response = stats.snapshot(storesOpen: registry.count, version: JobStore.version)
         response.cache = registry.cache.map { Self.cacheStats($0.statistics) } ?? CacheStats(enabled: false)
         response.backendRequests = backendRequests()
+        response.s3Session = s3Session()
         return response
     }
 

@@ -66,6 +66,8 @@ public final class CurlSession: @unchecked Sendable {
 
     /// Proxies of every request (none unless given: the environment is read by the daemon).
     public let proxies: ProxySettings
+    /// Connections opened and reused, TLS handshakes: what sharing one pool saves.
+    public let connections = ConnectionCounters()
 
     public init(maxConnections: Int = 64, stallSeconds: Int = 30, tls: TLSSettings = TLSSettings(),
                 proxies: ProxySettings = ProxySettings()) {
@@ -81,7 +83,7 @@ public final class CurlSession: @unchecked Sendable {
 
     /// Runs one HTTP exchange; blocks the calling thread until it is complete.
     public func perform(_ request: Request) throws -> Response {
-        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies)
+        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies, connections: connections)
         lock.lock()
         queued.append(transfer)
         let leads = !driving
@@ -133,6 +135,9 @@ public final class CurlSession: @unchecked Sendable {
 /// One HTTP exchange in flight: the easy handle and the memory it reads from and writes to.
 final class Transfer: @unchecked Sendable {
     let easy: UnsafeMutableRawPointer
+    let connections: ConnectionCounters
+    /// https: each connection opened is a TLS handshake.
+    let secure: Bool
     private var body: ArraySlice<UInt8>
     private var bodyOffset = 0
     private var received: [UInt8] = []
@@ -153,8 +158,11 @@ final class Transfer: @unchecked Sendable {
         return p
     }()
 
-    init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings, proxies: ProxySettings) {
+    init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings, proxies: ProxySettings,
+         connections: ConnectionCounters) {
         easy = curl_easy_init()
+        self.connections = connections
+        secure = request.url.hasPrefix("https:")
         body = request.body
         received.reserveCapacity(request.expectedResponseBytes)
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -261,6 +269,9 @@ final class Transfer: @unchecked Sendable {
 
     func finish(_ code: CURLcode) {
         let outcome: Result<CurlSession.Response, Error>
+        var opened = 0
+        jobstore_curl_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &opened)
+        connections.record(opened: opened, secure: secure)
         if code == CURLE_OK {
             var status = 0
             jobstore_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)

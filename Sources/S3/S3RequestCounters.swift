@@ -52,7 +52,7 @@ public enum S3Operation {
             return names.contains("tagging") ? "GetObjectTagging" : "GetObject"
         case "HEAD": return hasKey ? "HeadObject" : "HeadBucket"
         case "PUT":
-            if !hasKey { return "CreateBucket" }
+            if !hasKey { return names.contains("encryption") ? "PutBucketEncryption" : "CreateBucket" }
             if names.contains("tagging") { return "PutObjectTagging" }
             if names.contains("partNumber") { return copy ? "UploadPartCopy" : "UploadPart" }
             return copy ? "CopyObject" : "PutObject"

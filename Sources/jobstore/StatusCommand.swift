@@ -72,6 +72,11 @@ enum StatusText {
         } else {
             line("cache: off")
         }
+        if let t = s.s3Session {
+            let trust = t.tlsVerificationDisabled ? "TLS certificates NOT verified (--no-verify-tls)"
+                : t.caBundle.isEmpty ? "TLS verified against the system's CAs" : "TLS verified against \(t.caBundle)"
+            line("S3 session: \(t.connectionsOpened) connections opened (\(t.tlsHandshakes) TLS handshakes), \(t.requestsOnOpenConnections) requests on open connections; \(trust)")
+        }
         if !s.backendRequests.isEmpty {
             let uptime = Double(max(s.uptimeSeconds, 1))
             line("S3 requests:")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobStoreWire
 import Logging
 import S3
 
@@ -26,5 +27,13 @@ extension Daemon {
     static func tlsDescription(_ tls: TLSSettings) -> String {
         guard tls.verify else { return "certificates NOT verified (--no-verify-tls)" }
         return tls.caBundle.map { "verified against \($0) (from \(tls.caBundleSource))" } ?? "verified against the system's CA certificates"
+    }
+
+    /// Stats' view of the session: connections, handshakes, how certificates are checked.
+    static func s3Session(_ session: CurlSession) -> S3SessionStats {
+        let c = session.connections.snapshot
+        return S3SessionStats(connectionsOpened: c.opened, requestsOnOpenConnections: c.requestsOnOpenConnections,
+                              tlsHandshakes: c.tlsHandshakes, tlsVerificationDisabled: !session.tls.verify,
+                              caBundle: session.tls.caBundle ?? "")
     }
 }

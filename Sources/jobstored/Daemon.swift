@@ -202,7 +202,8 @@ struct Daemon: ParsableCommand {
         let counters = stores.counters
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
                                       external: DaemonExternalObjects(stores: stores),
-                                      backendRequests: { Self.backendRequests(counters) })
+                                      backendRequests: { Self.backendRequests(counters) },
+                                      s3Session: { [session = stores.session] in Self.s3Session(session) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs), midFrameTimeout: frameTimeout)
         let metricsEndpoint = MetricsEndpoint()

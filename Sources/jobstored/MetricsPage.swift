@@ -52,6 +52,14 @@ struct MetricsPage: Sendable {
         for (operation, figures) in s3 where figures.latency.count > 0 {
             page.histogram("jobstored_s3_request_duration_seconds", [("operation", operation)], figures.latency)
         }
+        if let t = s.s3Session {
+            counter(&page, "jobstored_s3_connections_opened_total", "Connections the S3 session opened.", t.connectionsOpened)
+            counter(&page, "jobstored_s3_tls_handshakes_total", "TLS handshakes of the S3 session (one per https connection opened).",
+                    t.tlsHandshakes)
+            counter(&page, "jobstored_s3_requests_on_open_connections_total", "S3 requests sent on a connection already open.",
+                    t.requestsOnOpenConnections)
+            gauge(&page, "jobstored_s3_tls_verification_disabled", "1 when --no-verify-tls is set.", t.tlsVerificationDisabled ? 1 : 0)
+        }
 
         if let c = s.cache, c.enabled {
             counter(&page, "jobstored_cache_hits_total", "Reads served from a current cache entry.", c.hits)

@@ -76,7 +76,9 @@ final class DaemonProcess: @unchecked Sendable {
             XCTFail("JOBSTORE_TEST_S3_* not set: run eval \"$(tools/dev-s3 start)\" first (tools/test does)")
             throw JobStoreError(.unavailable, "no test S3 server")
         }
-        return try DaemonProcess(extraArguments: ["--endpoint", endpoint] + extraArguments,
+        // The TLS endpoint of tools/dev-s3 (stunnel4 in front of SeaweedFS) has a CA of its own.
+        let ca = endpoint.hasPrefix("https:") ? env["JOBSTORE_TEST_S3_CA_BUNDLE"].map { ["--ca-bundle", $0] } ?? [] : []
+        return try DaemonProcess(extraArguments: ["--endpoint", endpoint] + ca + extraArguments,
                                  environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret], captureLog: captureLog)
     }
 

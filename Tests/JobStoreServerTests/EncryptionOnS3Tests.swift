@@ -8,7 +8,10 @@ import XCTest
 /// SSE-C through every rpc on real SeaweedFS (which enforces SSE-C and keeps ciphertext at
 /// rest), then the bucket inspected directly, without the daemon and without the key. moto
 /// serves SSE-C objects without the key, so none of this may run on moto.
-final class EncryptionOnS3Tests: XCTestCase {
+class EncryptionOnS3Tests: XCTestCase {
+    /// The variable naming the S3 endpoint the daemon uses (the bucket is inspected on plain http).
+    class var endpointVariable: String { "JOBSTORE_TEST_S3_ENDPOINT" }
+
     var daemon: DaemonProcess!
     var client: JobStoreClient!
     var s3: S3ObjectStore!
@@ -20,7 +23,7 @@ final class EncryptionOnS3Tests: XCTestCase {
     let outside = "jobstore-sse-src-\(UUID().uuidString.prefix(8).lowercased())"
 
     override func setUp() async throws {
-        daemon = try DaemonProcess.withS3(extraArguments: ["--part-size", "5MiB"], captureLog: true)
+        daemon = try DaemonProcess.withS3(endpointVariable: Self.endpointVariable, extraArguments: ["--part-size", "5MiB"], captureLog: true)
         client = try daemon.connect()
         s3 = DaemonProcess.testS3Store(pool: BufferPool(partSize: 5 << 20, capacity: 4))
         try s3.createBucket(outside)
@@ -194,5 +197,17 @@ final class EncryptionOnS3Tests: XCTestCase {
     func testInitializeWithAKeyOnAServerWithoutBucketEncryptionWarns() throws {
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("could not allow SSE-C on its bucket"), log)
+    }
+}
+
+/// SSE-C over https (the key travels in headers: TLS is what AWS requires for SSE-C).
+final class EncryptionOverTLSTests: EncryptionOnS3Tests {
+    override class var endpointVariable: String { "JOBSTORE_TEST_S3_TLS_ENDPOINT" }
+
+    override func testEveryCallPathStoresCiphertextAndNeedsTheKey() async throws {
+        try await super.testEveryCallPathStoresCiphertextAndNeedsTheKey()
+    }
+    override func testReadsWithoutTheKeyOrWithAnotherFailEvenWhenCachedOrRemembered() async throws {
+        try await super.testReadsWithoutTheKeyOrWithAnotherFailEvenWhenCachedOrRemembered()
     }
 }

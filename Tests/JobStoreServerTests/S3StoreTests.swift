@@ -84,7 +84,9 @@ class S3StoreTests: XCTestCase {
         // The URL works without credentials.
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-sf", url]
+        // Over https, the test CA of tools/dev-s3's TLS endpoint (as a user of the URL would need).
+        let ca = url.hasPrefix("https:") ? ProcessInfo.processInfo.environment["JOBSTORE_TEST_S3_CA_BUNDLE"].map { ["--cacert", $0] } ?? [] : []
+        curl.arguments = ["-sf"] + ca + [url]
         let out = Pipe()
         curl.standardOutput = out
         try curl.run()
@@ -98,6 +100,16 @@ class S3StoreTests: XCTestCase {
 /// The same scenarios on moto_server, a second S3 dialect.
 final class MotoStoreTests: S3StoreTests {
     override class var endpointVariable: String { "JOBSTORE_TEST_MOTO_ENDPOINT" }
+
+    override func testStoreLifecycleAndJobs() async throws { try await super.testStoreLifecycleAndJobs() }
+    override func testFilesHintsAndCleanup() async throws { try await super.testFilesHintsAndCleanup() }
+    override func testSharedFilesLogsAndPresignedURL() async throws { try await super.testSharedFilesLogsAndPresignedURL() }
+}
+
+/// The same scenarios over https: tools/dev-s3's TLS terminator (stunnel4, a CA made per run) in
+/// front of the same SeaweedFS; the daemon trusts the CA through --ca-bundle.
+final class S3StoreOverTLSTests: S3StoreTests {
+    override class var endpointVariable: String { "JOBSTORE_TEST_S3_TLS_ENDPOINT" }
 
     override func testStoreLifecycleAndJobs() async throws { try await super.testStoreLifecycleAndJobs() }
     override func testFilesHintsAndCleanup() async throws { try await super.testFilesHintsAndCleanup() }

@@ -125,6 +125,8 @@ final class TLSEndpointTests: XCTestCase {
         try await roundTrip(daemon)
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("TLS certificates of S3 endpoints are NOT verified"), log)
+        let status = try CommandRunner(socket: daemon.socket).run(["status"])
+        XCTAssertTrue(status.text.contains("TLS certificates NOT verified (--no-verify-tls)"), status.text)
     }
 
     /// Runs `body` with a CONNECT/absolute-URI proxy on 127.0.0.1 (Tests/Support/connect_proxy.py);
@@ -179,6 +181,38 @@ final class TLSEndpointTests: XCTestCase {
             XCTAssertTrue(text.contains("# proxies: https http://****@proxy.example:3128, http none, no_proxy 10.0.0.0/8"), text)
             XCTAssertFalse(text.contains("pw@"), "a proxy password is not shown")
         }
+    }
+
+    /// One pool for the node: a worker that connects later sends its requests on connections
+    /// the session has open, and pays no TLS handshake (Toil's boto3 pays one per process).
+    func testANewWorkerCostsNoTLSHandshake() async throws {
+        let daemon = try daemon("good", arguments: ["--ca-bundle", ca])
+        let first = try daemon.connect()
+        let locator = "aws:us-east-1:jobstore-tls-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await first.initialize(StoreRequest(locator: locator))
+        _ = try await first.createJob(JobBody(locator: locator, jobId: "j0", body: [1]))
+        let firstStats = try await first.stats()
+        let before = try XCTUnwrap(firstStats.s3Session)
+        XCTAssertGreaterThan(before.tlsHandshakes, 0, "the first requests opened a connection")
+        XCTAssertEqual(before.tlsHandshakes, before.connectionsOpened, "https: a handshake per connection")
+        first.connection.close()
+        for worker in 1...3 {  // three workers, one after another, as a batch system starts them
+            let client = try daemon.connect()
+            _ = try await client.createJob(JobBody(locator: locator, jobId: "j\(worker)", body: [UInt8(worker)]))
+            _ = try await client.loadJob(JobRequest(locator: locator, jobId: "j\(worker)"))
+            _ = try await client.upload(WriteFileRequest(locator: locator, basename: "w\(worker)"), pattern(1000))
+            client.connection.close()
+        }
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        let lastStats = try await client.stats()
+        let after = try XCTUnwrap(lastStats.s3Session)
+        XCTAssertEqual(after.tlsHandshakes, before.tlsHandshakes, "no handshake for a new worker")
+        XCTAssertGreaterThan(after.requestsOnOpenConnections, before.requestsOnOpenConnections)
+        XCTAssertEqual(after.caBundle, ca)
+        _ = try await client.destroy(StoreRequest(locator: locator))
+        let status = try CommandRunner(socket: daemon.socket).run(["status"])
+        XCTAssertTrue(status.text.contains("TLS handshakes") && status.text.contains("TLS verified against \(ca)"), status.text)
     }
 
     func testAnUnreadableCABundleIsAUsageError() throws {

@@ -1963,11 +1963,12 @@ class StatsResponse(_Message):
 
     Fields:
         cache: The node cache (enabled false when the daemon runs without one).
-        backend_requests: Requests the daemon sent to object stores (S3), by operation."""
+        backend_requests: Requests the daemon sent to object stores (S3), by operation.
+        s3_session: The node's one S3 session: its connections and TLS (absent when the daemon has none)."""
 
-    __slots__ = ('server_version', 'uptime_seconds', 'connections', 'connections_total', 'calls_in_flight', 'stores_open', 'bytes_in', 'bytes_out', 'methods', 'cache', 'backend_requests', )
+    __slots__ = ('server_version', 'uptime_seconds', 'connections', 'connections_total', 'calls_in_flight', 'stores_open', 'bytes_in', 'bytes_out', 'methods', 'cache', 'backend_requests', 's3_session', )
 
-    def __init__(self, *, server_version: Optional[str] = None, uptime_seconds: Optional[int] = None, connections: Optional[int] = None, connections_total: Optional[int] = None, calls_in_flight: Optional[int] = None, stores_open: Optional[int] = None, bytes_in: Optional[int] = None, bytes_out: Optional[int] = None, methods: Optional[Iterable[MethodStats]] = None, cache: Optional[CacheStats] = None, backend_requests: Optional[Iterable[BackendRequestStats]] = None) -> None:
+    def __init__(self, *, server_version: Optional[str] = None, uptime_seconds: Optional[int] = None, connections: Optional[int] = None, connections_total: Optional[int] = None, calls_in_flight: Optional[int] = None, stores_open: Optional[int] = None, bytes_in: Optional[int] = None, bytes_out: Optional[int] = None, methods: Optional[Iterable[MethodStats]] = None, cache: Optional[CacheStats] = None, backend_requests: Optional[Iterable[BackendRequestStats]] = None, s3_session: Optional[S3SessionStats] = None) -> None:
         self.server_version: str = "" if server_version is None else server_version
         self.uptime_seconds: int = 0 if uptime_seconds is None else uptime_seconds
         self.connections: int = 0 if connections is None else connections
@@ -1979,6 +1980,7 @@ class StatsResponse(_Message):
         self.methods: List[MethodStats] = [] if methods is None else _c.expect_list(methods, 'StatsResponse.methods')[:]
         self.cache: Optional[CacheStats] = cache
         self.backend_requests: List[BackendRequestStats] = [] if backend_requests is None else _c.expect_list(backend_requests, 'StatsResponse.backend_requests')[:]
+        self.s3_session: Optional[S3SessionStats] = s3_session
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -2033,6 +2035,13 @@ class StatsResponse(_Message):
             out += b'\x5a'
             _c.varint(out, len(sub))
             out += sub
+        v = self.s3_session
+        if v is not None:
+            if not isinstance(v, S3SessionStats): raise TypeError('StatsResponse.s3_session' + ': expected S3SessionStats')
+            sub = v.SerializeToString()
+            out += b'\x62'
+            _c.varint(out, len(sub))
+            out += sub
         return bytes(out)
 
     @classmethod
@@ -2076,6 +2085,79 @@ class StatsResponse(_Message):
             elif key == 90:
                 start, pos = _c.span(buf, pos, end)
                 self.backend_requests.append(BackendRequestStats._decode(buf, start, pos))
+            elif key == 98:
+                start, pos = _c.span(buf, pos, end)
+                self.s3_session = S3SessionStats._decode(buf, start, pos) if self.s3_session is None else self.s3_session._merged(buf, start, pos)
+            else:
+                pos = _c.skip(buf, pos, end, key)
+        if pos != end:
+            raise _c.DecodeError('field runs past the end of its message')
+        return self
+
+
+class S3SessionStats(_Message):
+    """The `S3SessionStats` message of Protos/jobstore.proto.
+
+    Fields:
+        connections_opened: Connections the session opened (each one over https is one TLS handshake), and requests sent on a connection already open: workers share the pool, so a new worker opens none.
+        tls_verification_disabled: --no-verify-tls: certificates are not checked (tests only).
+        ca_bundle: The CA bundle certificates are checked against; empty: the system's store."""
+
+    __slots__ = ('connections_opened', 'requests_on_open_connections', 'tls_handshakes', 'tls_verification_disabled', 'ca_bundle', )
+
+    def __init__(self, *, connections_opened: Optional[int] = None, requests_on_open_connections: Optional[int] = None, tls_handshakes: Optional[int] = None, tls_verification_disabled: Optional[bool] = None, ca_bundle: Optional[str] = None) -> None:
+        self.connections_opened: int = 0 if connections_opened is None else connections_opened
+        self.requests_on_open_connections: int = 0 if requests_on_open_connections is None else requests_on_open_connections
+        self.tls_handshakes: int = 0 if tls_handshakes is None else tls_handshakes
+        self.tls_verification_disabled: bool = False if tls_verification_disabled is None else tls_verification_disabled
+        self.ca_bundle: str = "" if ca_bundle is None else ca_bundle
+
+    def SerializeToString(self) -> bytes:
+        """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
+        out = bytearray()
+        v = self.connections_opened
+        if v:
+            out += b'\x08'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3SessionStats.connections_opened'))
+        v = self.requests_on_open_connections
+        if v:
+            out += b'\x10'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3SessionStats.requests_on_open_connections'))
+        v = self.tls_handshakes
+        if v:
+            out += b'\x18'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3SessionStats.tls_handshakes'))
+        if self.tls_verification_disabled:
+            out += b'\x20'
+            out.append(1)
+        v = self.ca_bundle
+        if v:
+            _c.put_string(out, b'\x2a', v, 'S3SessionStats.ca_bundle')
+        return bytes(out)
+
+    @classmethod
+    def _decode(cls, buf: bytes, pos: int, end: int) -> "S3SessionStats":
+        self = cls()
+        return self._merged(buf, pos, end)
+
+    def _merged(self, buf: bytes, pos: int, end: int) -> "S3SessionStats":
+        while pos < end:
+            key, pos = _c.read_varint(buf, pos)
+            if key == 8:
+                v, pos = _c.read_varint(buf, pos)
+                self.connections_opened = v
+            elif key == 16:
+                v, pos = _c.read_varint(buf, pos)
+                self.requests_on_open_connections = v
+            elif key == 24:
+                v, pos = _c.read_varint(buf, pos)
+                self.tls_handshakes = v
+            elif key == 32:
+                v, pos = _c.read_varint(buf, pos)
+                self.tls_verification_disabled = v != 0
+            elif key == 42:
+                start, pos = _c.span(buf, pos, end)
+                self.ca_bundle = _c.text(buf, start, pos)
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -2363,4 +2445,4 @@ class BackendRequestStats(_Message):
         return self
 
 
-__all__ = ["DecodeError", "NulInString", "ErrorKind", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "CacheStats", "BackendRequestStats"]
+__all__ = ["DecodeError", "NulInString", "ErrorKind", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "S3SessionStats", "CacheStats", "BackendRequestStats"]

@@ -52,6 +52,7 @@ typedef struct Jobstore__ImportFileRequest Jobstore__ImportFileRequest;
 typedef struct Jobstore__ExportFileRequest Jobstore__ExportFileRequest;
 typedef struct Jobstore__MethodStats Jobstore__MethodStats;
 typedef struct Jobstore__StatsResponse Jobstore__StatsResponse;
+typedef struct Jobstore__S3SessionStats Jobstore__S3SessionStats;
 typedef struct Jobstore__CacheStats Jobstore__CacheStats;
 typedef struct Jobstore__BackendRequestStats Jobstore__BackendRequestStats;
 
@@ -760,10 +761,38 @@ struct  Jobstore__StatsResponse
    */
   size_t n_backend_requests;
   Jobstore__BackendRequestStats **backend_requests;
+  /*
+   * The node's one S3 session: its connections and TLS (absent when the daemon has none).
+   */
+  Jobstore__S3SessionStats *s3_session;
 };
 #define JOBSTORE__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__stats_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0,NULL, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0,NULL, NULL, 0,NULL, NULL }
+
+
+struct  Jobstore__S3SessionStats
+{
+  ProtobufCMessage base;
+  /*
+   * Connections the session opened (each one over https is one TLS handshake), and requests
+   * sent on a connection already open: workers share the pool, so a new worker opens none.
+   */
+  uint64_t connections_opened;
+  uint64_t requests_on_open_connections;
+  uint64_t tls_handshakes;
+  /*
+   * --no-verify-tls: certificates are not checked (tests only).
+   */
+  protobuf_c_boolean tls_verification_disabled;
+  /*
+   * The CA bundle certificates are checked against; empty: the system's store.
+   */
+  char *ca_bundle;
+};
+#define JOBSTORE__S3_SESSION_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__s3_session_stats__descriptor) \
+    , 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Jobstore__CacheStats
@@ -1541,6 +1570,25 @@ Jobstore__StatsResponse *
 void   jobstore__stats_response__free_unpacked
                      (Jobstore__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Jobstore__S3SessionStats methods */
+void   jobstore__s3_session_stats__init
+                     (Jobstore__S3SessionStats         *message);
+size_t jobstore__s3_session_stats__get_packed_size
+                     (const Jobstore__S3SessionStats   *message);
+size_t jobstore__s3_session_stats__pack
+                     (const Jobstore__S3SessionStats   *message,
+                      uint8_t             *out);
+size_t jobstore__s3_session_stats__pack_to_buffer
+                     (const Jobstore__S3SessionStats   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__S3SessionStats *
+       jobstore__s3_session_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__s3_session_stats__free_unpacked
+                     (Jobstore__S3SessionStats *message,
+                      ProtobufCAllocator *allocator);
 /* Jobstore__CacheStats methods */
 void   jobstore__cache_stats__init
                      (Jobstore__CacheStats         *message);
@@ -1691,6 +1739,9 @@ typedef void (*Jobstore__MethodStats_Closure)
                   void *closure_data);
 typedef void (*Jobstore__StatsResponse_Closure)
                  (const Jobstore__StatsResponse *message,
+                  void *closure_data);
+typedef void (*Jobstore__S3SessionStats_Closure)
+                 (const Jobstore__S3SessionStats *message,
                   void *closure_data);
 typedef void (*Jobstore__CacheStats_Closure)
                  (const Jobstore__CacheStats *message,
@@ -2078,6 +2129,7 @@ extern const ProtobufCMessageDescriptor jobstore__import_file_request__descripto
 extern const ProtobufCMessageDescriptor jobstore__export_file_request__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__cache_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__backend_request_stats__descriptor;
 extern const ProtobufCServiceDescriptor jobstore__job_store__descriptor;

@@ -2147,8 +2147,10 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
     public var cache: CacheStats?
     /// Requests the daemon sent to object stores (S3), by operation.
     public var backendRequests: [BackendRequestStats]
+    /// The node's one S3 session: its connections and TLS (absent when the daemon has none).
+    public var s3Session: S3SessionStats?
 
-    public init(serverVersion: String = "", uptimeSeconds: UInt64 = 0, connections: UInt32 = 0, connectionsTotal: UInt64 = 0, callsInFlight: UInt32 = 0, storesOpen: UInt32 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, methods: [MethodStats] = [], cache: CacheStats? = nil, backendRequests: [BackendRequestStats] = []) {
+    public init(serverVersion: String = "", uptimeSeconds: UInt64 = 0, connections: UInt32 = 0, connectionsTotal: UInt64 = 0, callsInFlight: UInt32 = 0, storesOpen: UInt32 = 0, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, methods: [MethodStats] = [], cache: CacheStats? = nil, backendRequests: [BackendRequestStats] = [], s3Session: S3SessionStats? = nil) {
         self.serverVersion = serverVersion
         self.uptimeSeconds = uptimeSeconds
         self.connections = connections
@@ -2160,6 +2162,7 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
         self.methods = methods
         self.cache = cache
         self.backendRequests = backendRequests
+        self.s3Session = s3Session
     }
 
     init(c: Jobstore__StatsResponse) {
@@ -2174,7 +2177,8 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
             bytesOut: c.bytes_out,
             methods: (0..<c.n_methods).compactMap { c.methods[$0].map { MethodStats(c: $0.pointee) } },
             cache: c.cache.map { CacheStats(c: $0.pointee) },
-            backendRequests: (0..<c.n_backend_requests).compactMap { c.backend_requests[$0].map { BackendRequestStats(c: $0.pointee) } }
+            backendRequests: (0..<c.n_backend_requests).compactMap { c.backend_requests[$0].map { BackendRequestStats(c: $0.pointee) } },
+            s3Session: c.s3_session.map { S3SessionStats(c: $0.pointee) }
         )
     }
 
@@ -2199,11 +2203,12 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
         c.cache = cache.map { $0.cMessage(arena) }
         c.n_backend_requests = backendRequests.count
         c.backend_requests = arena.array(backendRequests.map { Optional($0.cMessage(arena)) })
+        c.s3_session = s3Session.map { $0.cMessage(arena) }
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        serverVersion.utf8.contains(0) || methods.contains { $0.containsNUL } || (cache?.containsNUL ?? false) || backendRequests.contains { $0.containsNUL }
+        serverVersion.utf8.contains(0) || methods.contains { $0.containsNUL } || (cache?.containsNUL ?? false) || backendRequests.contains { $0.containsNUL } || (s3Session?.containsNUL ?? false)
     }
 
     public func serialized() -> [UInt8] {
@@ -2221,6 +2226,74 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
             throw WireDecodingError(message: "StatsResponse")
         }
         defer { jobstore__stats_response__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+public struct S3SessionStats: WireMessage, Equatable, Hashable {
+    /// Connections the session opened (each one over https is one TLS handshake), and requests
+    /// sent on a connection already open: workers share the pool, so a new worker opens none.
+    public var connectionsOpened: UInt64
+    public var requestsOnOpenConnections: UInt64
+    public var tlsHandshakes: UInt64
+    /// --no-verify-tls: certificates are not checked (tests only).
+    public var tlsVerificationDisabled: Bool
+    /// The CA bundle certificates are checked against; empty: the system's store.
+    public var caBundle: String
+
+    public init(connectionsOpened: UInt64 = 0, requestsOnOpenConnections: UInt64 = 0, tlsHandshakes: UInt64 = 0, tlsVerificationDisabled: Bool = false, caBundle: String = "") {
+        self.connectionsOpened = connectionsOpened
+        self.requestsOnOpenConnections = requestsOnOpenConnections
+        self.tlsHandshakes = tlsHandshakes
+        self.tlsVerificationDisabled = tlsVerificationDisabled
+        self.caBundle = caBundle
+    }
+
+    init(c: Jobstore__S3SessionStats) {
+        self.init(
+            connectionsOpened: c.connections_opened,
+            requestsOnOpenConnections: c.requests_on_open_connections,
+            tlsHandshakes: c.tls_handshakes,
+            tlsVerificationDisabled: c.tls_verification_disabled != 0,
+            caBundle: CArena.string(c.ca_bundle)
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__S3SessionStats> {
+        let p = arena.allocate(Jobstore__S3SessionStats.self)
+        jobstore__s3_session_stats__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__S3SessionStats, _ arena: CArena) {
+        c.connections_opened = connectionsOpened
+        c.requests_on_open_connections = requestsOnOpenConnections
+        c.tls_handshakes = tlsHandshakes
+        c.tls_verification_disabled = tlsVerificationDisabled ? 1 : 0
+        c.ca_bundle = arena.string(caBundle)
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        caBundle.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__s3_session_stats__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__s3_session_stats__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__s3_session_stats__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "S3SessionStats")
+        }
+        defer { jobstore__s3_session_stats__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
