@@ -15,6 +15,8 @@ public final class JobStore: @unchecked Sendable {
     let cache: NodeCache?
     let bucket: String
     private let lock = NSLock()
+    /// When this daemon last swept the store's interrupted uploads (0: never).
+    private var lastGarbageSweep: Double = 0
     /// file id → object key; a flat id's key needs a listing to find, and never changes.
     private var fileKeys: [String: String] = [:]
     let logLock = NSLock()
@@ -55,7 +57,10 @@ public final class JobStore: @unchecked Sendable {
     public func resume() throws {
         try mapped {
             guard try store.bucketExists(bucket) else { throw JobStoreFailure.noSuchJobStore(locator.description) }
-            // Leftovers of writes a crash interrupted (never visible to readers) go now.
+            // Leftovers of writes a crash interrupted (never visible to readers) go now, once per
+            // `garbageInterval` on this node: every Toil worker process resumes the store, and
+            // only uploads older than `garbageAge` go, so a sweep per worker finds nothing new.
+            guard claimGarbageSweep() else { return }
             _ = try store.collectGarbage(bucket, olderThan: Self.garbageAge)
         }
     }
@@ -63,6 +68,18 @@ public final class JobStore: @unchecked Sendable {
     /// Interrupted writes older than this are removed when a store is resumed; a write in
     /// progress on another node is never that old.
     static let garbageAge: Double = 6 * 3600
+    /// The least time between two sweeps of one store by this daemon.
+    static let garbageInterval: Double = 600
+
+    /// True when this resume should sweep (none in the last `garbageInterval` seconds).
+    private func claimGarbageSweep() -> Bool {
+        let now = Date().timeIntervalSince1970
+        lock.lock()
+        defer { lock.unlock() }
+        guard now - lastGarbageSweep >= Self.garbageInterval else { return false }
+        lastGarbageSweep = now
+        return true
+    }
 
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }
