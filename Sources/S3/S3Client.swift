@@ -182,6 +182,7 @@ public final class S3Client: @unchecked Sendable {
         var host = endpoint.url.host ?? "localhost"
         if let port = endpoint.url.port { host += ":\(port)" }
         let keyPath = key.map { "/" + $0 } ?? ""
+        if bucket.isEmpty { return (host, "/") }  // the service itself (ListBuckets)
         // A dotted bucket name cannot be a host name under a TLS wildcard certificate.
         let dottedOverTLS = bucket.contains(".") && endpoint.url.scheme == "https"
         if endpoint.pathStyle || dottedOverTLS { return (host, "/\(bucket)\(keyPath)") }

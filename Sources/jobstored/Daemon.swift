@@ -31,6 +31,9 @@ struct Daemon: ParsableCommand {
     @Flag(help: "Print every setting, its value and where it came from (secrets masked), then exit.")
     var printConfig = false
 
+    @Flag(help: "Check the S3 endpoint (TLS, credentials, a bucket listing), print one line, then exit (0: all work).")
+    var checkEndpoint = false
+
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; e.g. 127.0.0.1:9464).")
     var metrics: String?
 
@@ -156,6 +159,12 @@ struct Daemon: ParsableCommand {
         }
         if printConfig {
             print(try configurationReport(layers), terminator: "")
+            return
+        }
+        if checkEndpoint {
+            let (line, ok) = try endpointCheck()
+            print(line)
+            if !ok { throw ExitCode(1) }
             return
         }
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }

@@ -51,7 +51,7 @@ enum DaemonSettings {
     static let byName: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
     /// Options that choose what the daemon does rather than configure it: command line only.
-    static let commandLineOnly: Set<String> = ["config", "print-config", "help", "version"]
+    static let commandLineOnly: Set<String> = ["config", "print-config", "check-endpoint", "help", "version"]
 
     /// The configuration file read when neither `--config` nor `JOBSTORED_CONFIG` names one.
     static let defaultConfigFile = "/etc/jobstored/jobstored.conf"

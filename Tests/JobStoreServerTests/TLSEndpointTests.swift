@@ -215,6 +215,40 @@ final class TLSEndpointTests: XCTestCase {
         XCTAssertTrue(status.text.contains("TLS handshakes") && status.text.contains("TLS verified against \(ca)"), status.text)
     }
 
+    /// `jobstored --check-endpoint`: one line saying whether TLS, credentials and a listing work.
+    func testCheckEndpointSaysInOneLineWhatWorks() throws {
+        func check(_ arguments: [String], secret: String? = nil) throws -> (Int32, String) {
+            let env = ProcessInfo.processInfo.environment
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
+            p.arguments = ["--check-endpoint", "--socket", rigDirectory + "/check.sock"] + arguments
+            p.environment = ["HOME": rigDirectory, "AWS_EC2_METADATA_DISABLED": "true", "JOBSTORED_CONFIG": "/dev/null",
+                             "AWS_CONFIG_FILE": rigDirectory + "/none", "AWS_SHARED_CREDENTIALS_FILE": rigDirectory + "/none",
+                             "AWS_ACCESS_KEY_ID": env["JOBSTORE_TEST_S3_ACCESS_KEY"] ?? "",
+                             "AWS_SECRET_ACCESS_KEY": secret ?? env["JOBSTORE_TEST_S3_SECRET_KEY"] ?? ""]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let endpoint = "https://127.0.0.1:\(ports["good"]!)"
+        let good = try check(["--endpoint", endpoint, "--ca-bundle", ca])
+        XCTAssertEqual(good.0, 0, good.1)
+        XCTAssertTrue(good.1.hasPrefix("\(endpoint): TLS ok (verified against \(ca)"), good.1)
+        XCTAssertTrue(good.1.contains("credentials ok") && good.1.contains("ListBuckets ok"), good.1)
+        XCTAssertEqual(good.1.split(separator: "\n").count, 1, "one line")
+        let untrusted = try check(["--endpoint", endpoint])
+        XCTAssertEqual(untrusted.0, 1)
+        XCTAssertTrue(untrusted.1.contains("TLS failed") && untrusted.1.contains("unable to get local issuer certificate"), untrusted.1)
+        let refused = try check(["--endpoint", endpoint, "--ca-bundle", ca], secret: "not-the-secret")
+        XCTAssertEqual(refused.0, 1)
+        XCTAssertTrue(refused.1.contains("TLS ok") && refused.1.contains("credentials refused"), refused.1)
+        XCTAssertFalse(refused.1.contains("not-the-secret"), "the secret is not printed")
+    }
+
     func testAnUnreadableCABundleIsAUsageError() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: DaemonProcess.binary)
