@@ -4327,7 +4327,7 @@ const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
   (ProtobufCMessageInit) jobstore__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descriptors[5] =
+static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descriptors[6] =
 {
   {
     "connections_opened",
@@ -4389,18 +4389,31 @@ static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tls_sessions_resumed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3SessionStats, tls_sessions_resumed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__s3_session_stats__field_indices_by_name[] = {
   4,   /* field[4] = ca_bundle */
   0,   /* field[0] = connections_opened */
   1,   /* field[1] = requests_on_open_connections */
   2,   /* field[2] = tls_handshakes */
+  5,   /* field[5] = tls_sessions_resumed */
   3,   /* field[3] = tls_verification_disabled */
 };
 static const ProtobufCIntRange jobstore__s3_session_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor =
 {
@@ -4410,7 +4423,7 @@ const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor =
   "Jobstore__S3SessionStats",
   "jobstore",
   sizeof(Jobstore__S3SessionStats),
-  5,
+  6,
   jobstore__s3_session_stats__field_descriptors,
   jobstore__s3_session_stats__field_indices_by_name,
   1,  jobstore__s3_session_stats__number_ranges,

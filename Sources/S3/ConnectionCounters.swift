@@ -9,6 +9,8 @@ public final class ConnectionCounters: Sendable {
         public var opened: UInt64 = 0
         public var requestsOnOpenConnections: UInt64 = 0
         public var tlsHandshakes: UInt64 = 0
+        /// Handshakes that resumed a TLS session another connection of the pool made (abbreviated).
+        public var tlsSessionsResumed: UInt64 = 0
     }
 
     private let figures = Mutex(Figures())
@@ -16,11 +18,12 @@ public final class ConnectionCounters: Sendable {
     public init() {}
 
     /// One request finished; `opened` is libcurl's CURLINFO_NUM_CONNECTS for it.
-    func record(opened: Int, secure: Bool) {
+    func record(opened: Int, secure: Bool, resumed: Bool) {
         figures.withLock {
             if opened > 0 {
                 $0.opened += UInt64(opened)
                 if secure { $0.tlsHandshakes += UInt64(opened) }
+                if resumed { $0.tlsSessionsResumed += 1 }
             } else {
                 $0.requestsOnOpenConnections += 1
             }

@@ -68,6 +68,10 @@ public final class CurlSession: @unchecked Sendable {
     public let proxies: ProxySettings
     /// Connections opened and reused, TLS handshakes: what sharing one pool saves.
     public let connections = ConnectionCounters()
+    /// TLS sessions (and DNS answers) shared by the pool's connections (libcurl's share interface).
+    /// Kept, with its locks, as long as the multi handle (the session lives as long as the daemon).
+    private let share: UnsafeMutableRawPointer?
+    private let shareLocks: UnsafeMutableRawPointer?
 
     public init(maxConnections: Int = 64, stallSeconds: Int = 30, tls: TLSSettings = TLSSettings(),
                 proxies: ProxySettings = ProxySettings()) {
@@ -76,6 +80,9 @@ public final class CurlSession: @unchecked Sendable {
         self.stallSeconds = stallSeconds
         self.tls = tls
         self.proxies = proxies
+        var locks: UnsafeMutableRawPointer?
+        share = jobstore_curl_share_new(&locks)
+        shareLocks = locks
         multi = curl_multi_init()
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
         jobstore_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnections)
@@ -83,7 +90,7 @@ public final class CurlSession: @unchecked Sendable {
 
     /// Runs one HTTP exchange; blocks the calling thread until it is complete.
     public func perform(_ request: Request) throws -> Response {
-        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies, connections: connections)
+        let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies, connections: connections, share: share)
         lock.lock()
         queued.append(transfer)
         let leads = !driving
@@ -138,6 +145,9 @@ final class Transfer: @unchecked Sendable {
     let connections: ConnectionCounters
     /// https: each connection opened is a TLS handshake.
     let secure: Bool
+    /// Read from the connection at the first header line (driver thread only).
+    var tlsChecked = false
+    var tlsResumed = false
     private var body: ArraySlice<UInt8>
     private var bodyOffset = 0
     private var received: [UInt8] = []
@@ -159,8 +169,9 @@ final class Transfer: @unchecked Sendable {
     }()
 
     init(_ request: CurlSession.Request, stallSeconds: Int, tls: TLSSettings, proxies: ProxySettings,
-         connections: ConnectionCounters) {
+         connections: ConnectionCounters, share: UnsafeMutableRawPointer?) {
         easy = curl_easy_init()
+        if let share { jobstore_curl_setopt_ptr(easy, CURLOPT_SHARE, share) }
         self.connections = connections
         secure = request.url.hasPrefix("https:")
         body = request.body
@@ -195,6 +206,11 @@ final class Transfer: @unchecked Sendable {
             let t = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
             let n = size * count
             if let data { t.takeHeaderLine(UnsafeRawBufferPointer(start: data, count: n)) }
+            // Whether the connection resumed a TLS session is known only while it is attached.
+            if t.secure && !t.tlsChecked {
+                t.tlsChecked = true
+                t.tlsResumed = jobstore_curl_tls_session_reused(t.easy) == 1
+            }
             return n
         }
         jobstore_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, context)
@@ -271,7 +287,7 @@ final class Transfer: @unchecked Sendable {
         let outcome: Result<CurlSession.Response, Error>
         var opened = 0
         jobstore_curl_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &opened)
-        connections.record(opened: opened, secure: secure)
+        connections.record(opened: opened, secure: secure, resumed: secure && opened > 0 && tlsResumed)
         if code == CURLE_OK {
             var status = 0
             jobstore_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)

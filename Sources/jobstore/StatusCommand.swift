@@ -75,7 +75,7 @@ enum StatusText {
         if let t = s.s3Session {
             let trust = t.tlsVerificationDisabled ? "TLS certificates NOT verified (--no-verify-tls)"
                 : t.caBundle.isEmpty ? "TLS verified against the system's CAs" : "TLS verified against \(t.caBundle)"
-            line("S3 session: \(t.connectionsOpened) connections opened (\(t.tlsHandshakes) TLS handshakes), \(t.requestsOnOpenConnections) requests on open connections; \(trust)")
+            line("S3 session: \(t.connectionsOpened) connections opened (\(t.tlsHandshakes) TLS handshakes, \(t.tlsSessionsResumed) resumed), \(t.requestsOnOpenConnections) requests on open connections; \(trust)")
         }
         if !s.backendRequests.isEmpty {
             let uptime = Double(max(s.uptimeSeconds, 1))

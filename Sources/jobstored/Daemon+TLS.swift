@@ -34,6 +34,6 @@ extension Daemon {
         let c = session.connections.snapshot
         return S3SessionStats(connectionsOpened: c.opened, requestsOnOpenConnections: c.requestsOnOpenConnections,
                               tlsHandshakes: c.tlsHandshakes, tlsVerificationDisabled: !session.tls.verify,
-                              caBundle: session.tls.caBundle ?? "")
+                              caBundle: session.tls.caBundle ?? "", tlsSessionsResumed: c.tlsSessionsResumed)
     }
 }

@@ -56,6 +56,8 @@ struct MetricsPage: Sendable {
             counter(&page, "jobstored_s3_connections_opened_total", "Connections the S3 session opened.", t.connectionsOpened)
             counter(&page, "jobstored_s3_tls_handshakes_total", "TLS handshakes of the S3 session (one per https connection opened).",
                     t.tlsHandshakes)
+            counter(&page, "jobstored_s3_tls_sessions_resumed_total", "TLS handshakes that resumed a session of the pool.",
+                    t.tlsSessionsResumed)
             counter(&page, "jobstored_s3_requests_on_open_connections_total", "S3 requests sent on a connection already open.",
                     t.requestsOnOpenConnections)
             gauge(&page, "jobstored_s3_tls_verification_disabled", "1 when --no-verify-tls is set.", t.tlsVerificationDisabled ? 1 : 0)

@@ -215,6 +215,24 @@ final class TLSEndpointTests: XCTestCase {
         XCTAssertTrue(status.text.contains("TLS handshakes") && status.text.contains("TLS verified against \(ca)"), status.text)
     }
 
+    /// Connections the pool opens later (parallel parts of a large upload) resume the TLS
+    /// session of the first rather than making full handshakes (libcurl's share interface).
+    func testConnectionsOpenedLaterResumeTheTLSSession() async throws {
+        let daemon = try daemon("good", arguments: ["--ca-bundle", ca, "--part-concurrency", "4"])
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        let locator = "aws:us-east-1:jobstore-tls-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        _ = try await client.createJob(JobBody(locator: locator, jobId: "j", body: [1]))  // one connection, one session
+        _ = try await client.upload(WriteFileRequest(locator: locator, basename: "big"), pattern(24 << 20, seed: 2), chunk: 1 << 20)
+        let stats = try await client.stats()
+        let session = try XCTUnwrap(stats.s3Session)
+        XCTAssertGreaterThan(session.connectionsOpened, 1, "parallel parts opened more connections")
+        XCTAssertGreaterThan(session.tlsSessionsResumed, 0, "\(session)")
+        XCTAssertLessThan(session.tlsSessionsResumed, session.tlsHandshakes, "the first handshake is a full one")
+        _ = try await client.destroy(StoreRequest(locator: locator))
+    }
+
     /// `jobstored --check-endpoint`: one line saying whether TLS, credentials and a listing work.
     func testCheckEndpointSaysInOneLineWhatWorks() throws {
         func check(_ arguments: [String], secret: String? = nil) throws -> (Int32, String) {

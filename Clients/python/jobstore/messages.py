@@ -2101,16 +2101,18 @@ class S3SessionStats(_Message):
     Fields:
         connections_opened: Connections the session opened (each one over https is one TLS handshake), and requests sent on a connection already open: workers share the pool, so a new worker opens none.
         tls_verification_disabled: --no-verify-tls: certificates are not checked (tests only).
-        ca_bundle: The CA bundle certificates are checked against; empty: the system's store."""
+        ca_bundle: The CA bundle certificates are checked against; empty: the system's store.
+        tls_sessions_resumed: Handshakes of new connections that resumed a TLS session of the pool (abbreviated)."""
 
-    __slots__ = ('connections_opened', 'requests_on_open_connections', 'tls_handshakes', 'tls_verification_disabled', 'ca_bundle', )
+    __slots__ = ('connections_opened', 'requests_on_open_connections', 'tls_handshakes', 'tls_verification_disabled', 'ca_bundle', 'tls_sessions_resumed', )
 
-    def __init__(self, *, connections_opened: Optional[int] = None, requests_on_open_connections: Optional[int] = None, tls_handshakes: Optional[int] = None, tls_verification_disabled: Optional[bool] = None, ca_bundle: Optional[str] = None) -> None:
+    def __init__(self, *, connections_opened: Optional[int] = None, requests_on_open_connections: Optional[int] = None, tls_handshakes: Optional[int] = None, tls_verification_disabled: Optional[bool] = None, ca_bundle: Optional[str] = None, tls_sessions_resumed: Optional[int] = None) -> None:
         self.connections_opened: int = 0 if connections_opened is None else connections_opened
         self.requests_on_open_connections: int = 0 if requests_on_open_connections is None else requests_on_open_connections
         self.tls_handshakes: int = 0 if tls_handshakes is None else tls_handshakes
         self.tls_verification_disabled: bool = False if tls_verification_disabled is None else tls_verification_disabled
         self.ca_bundle: str = "" if ca_bundle is None else ca_bundle
+        self.tls_sessions_resumed: int = 0 if tls_sessions_resumed is None else tls_sessions_resumed
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -2133,6 +2135,10 @@ class S3SessionStats(_Message):
         v = self.ca_bundle
         if v:
             _c.put_string(out, b'\x2a', v, 'S3SessionStats.ca_bundle')
+        v = self.tls_sessions_resumed
+        if v:
+            out += b'\x30'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3SessionStats.tls_sessions_resumed'))
         return bytes(out)
 
     @classmethod
@@ -2158,6 +2164,9 @@ class S3SessionStats(_Message):
             elif key == 42:
                 start, pos = _c.span(buf, pos, end)
                 self.ca_bundle = _c.text(buf, start, pos)
+            elif key == 48:
+                v, pos = _c.read_varint(buf, pos)
+                self.tls_sessions_resumed = v
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:

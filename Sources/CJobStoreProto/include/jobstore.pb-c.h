@@ -789,10 +789,14 @@ struct  Jobstore__S3SessionStats
    * The CA bundle certificates are checked against; empty: the system's store.
    */
   char *ca_bundle;
+  /*
+   * Handshakes of new connections that resumed a TLS session of the pool (abbreviated).
+   */
+  uint64_t tls_sessions_resumed;
 };
 #define JOBSTORE__S3_SESSION_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__s3_session_stats__descriptor) \
-    , 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Jobstore__CacheStats

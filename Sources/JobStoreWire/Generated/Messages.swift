@@ -2240,13 +2240,16 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
     public var tlsVerificationDisabled: Bool
     /// The CA bundle certificates are checked against; empty: the system's store.
     public var caBundle: String
+    /// Handshakes of new connections that resumed a TLS session of the pool (abbreviated).
+    public var tlsSessionsResumed: UInt64
 
-    public init(connectionsOpened: UInt64 = 0, requestsOnOpenConnections: UInt64 = 0, tlsHandshakes: UInt64 = 0, tlsVerificationDisabled: Bool = false, caBundle: String = "") {
+    public init(connectionsOpened: UInt64 = 0, requestsOnOpenConnections: UInt64 = 0, tlsHandshakes: UInt64 = 0, tlsVerificationDisabled: Bool = false, caBundle: String = "", tlsSessionsResumed: UInt64 = 0) {
         self.connectionsOpened = connectionsOpened
         self.requestsOnOpenConnections = requestsOnOpenConnections
         self.tlsHandshakes = tlsHandshakes
         self.tlsVerificationDisabled = tlsVerificationDisabled
         self.caBundle = caBundle
+        self.tlsSessionsResumed = tlsSessionsResumed
     }
 
     init(c: Jobstore__S3SessionStats) {
@@ -2255,7 +2258,8 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
             requestsOnOpenConnections: c.requests_on_open_connections,
             tlsHandshakes: c.tls_handshakes,
             tlsVerificationDisabled: c.tls_verification_disabled != 0,
-            caBundle: CArena.string(c.ca_bundle)
+            caBundle: CArena.string(c.ca_bundle),
+            tlsSessionsResumed: c.tls_sessions_resumed
         )
     }
 
@@ -2272,6 +2276,7 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
         c.tls_handshakes = tlsHandshakes
         c.tls_verification_disabled = tlsVerificationDisabled ? 1 : 0
         c.ca_bundle = arena.string(caBundle)
+        c.tls_sessions_resumed = tlsSessionsResumed
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
