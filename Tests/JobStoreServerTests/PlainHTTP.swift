@@ -12,15 +12,10 @@ enum PlainHTTP {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    static func get(_ url: URL, method: String = "GET") throws -> Response {
-        guard url.scheme == "http", let host = url.host, host == "127.0.0.1", let port = url.port else {
-            throw Failure(description: "only http://127.0.0.1:PORT URLs: \(url)")
-        }
+    /// A TCP connection to 127.0.0.1:`port`, or nil (errno says why).
+    static func connectLoopback(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -28,7 +23,21 @@ enum PlainHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure(description: "connect \(url): \(String(cString: strerror(errno)))") }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    static func get(_ url: URL, method: String = "GET") throws -> Response {
+        guard url.scheme == "http", let host = url.host, host == "127.0.0.1", let port = url.port else {
+            throw Failure(description: "only http://127.0.0.1:PORT URLs: \(url)")
+        }
+        guard let fd = connectLoopback(port: port) else { throw Failure(description: "connect \(url): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var target = url.path.isEmpty ? "/" : url.path
         if let query = url.query { target += "?" + query }
         let request = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"

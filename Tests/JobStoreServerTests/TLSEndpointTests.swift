@@ -48,16 +48,10 @@ final class TLSEndpointTests: XCTestCase {
 
     static func waitForPort(_ port: Int) throws {
         for _ in 0..<500 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let ok = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-            close(fd)
-            if ok { return }
+            if let fd = PlainHTTP.connectLoopback(port: port) {
+                close(fd)
+                return
+            }
             usleep(10_000)
         }
         throw JobStoreError(.unavailable, "nothing listens on 127.0.0.1:\(port)")
