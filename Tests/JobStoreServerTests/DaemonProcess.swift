@@ -77,7 +77,7 @@ final class DaemonProcess: @unchecked Sendable {
             throw JobStoreError(.unavailable, "no test S3 server")
         }
         // The TLS endpoint of tools/dev-s3 (stunnel4 in front of SeaweedFS) has a CA of its own.
-        let ca = endpoint.hasPrefix("https:") ? env["JOBSTORE_TEST_S3_CA_BUNDLE"].map { ["--ca-bundle", $0] } ?? [] : []
+        let ca = explicit == nil && endpoint.hasPrefix("https:") ? env["JOBSTORE_TEST_S3_CA_BUNDLE"].map { ["--ca-bundle", $0] } ?? [] : []
         return try DaemonProcess(extraArguments: ["--endpoint", endpoint] + ca + extraArguments,
                                  environment: ["AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret], captureLog: captureLog)
     }

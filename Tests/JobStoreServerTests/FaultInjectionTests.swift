@@ -14,12 +14,25 @@ final class FaultInjectionTests: XCTestCase, @unchecked Sendable {
     static let faultRate = 0.10
 
     func testMixedOperationsUnderInjectedFaultsLoseNothing() async throws {
+        try await runMixedOperations(Self.operations, overTLS: false)
+    }
+
+    /// The same over https: the daemon talks TLS to a terminator (stunnel4, a CA made per run) in
+    /// front of the fault proxy, so resets, truncations and stalls reach it as broken TLS streams.
+    func testMixedOperationsUnderInjectedFaultsOverTLSLoseNothing() async throws {
+        try await runMixedOperations(Self.operations / 5, overTLS: true)
+    }
+
+    func runMixedOperations(_ count: Int, overTLS: Bool) async throws {
         let env = ProcessInfo.processInfo.environment
         let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
         let proxy = try FaultProxy(upstream: upstream, rate: Self.faultRate, seed: 20261125, stallSeconds: 2)
         defer { proxy.stop() }
-        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint,
-                                              extraArguments: ["--part-size", "5MiB", "--s3-stall-seconds", "2"])
+        let rig = overTLS ? try TLSRig(upstream: proxy.endpoint) : nil
+        defer { rig?.stop() }
+        let tls = rig.map { ["--ca-bundle", $0.ca] } ?? []
+        let daemon = try DaemonProcess.withS3(endpoint: rig?.endpoint() ?? proxy.endpoint,
+                                              extraArguments: ["--part-size", "5MiB", "--s3-stall-seconds", "2"] + tls)
         defer { daemon.stop() }
         let name = "jobstore-faults-\(UUID().uuidString.prefix(8).lowercased())"
         let locator = "aws:us-east-1:\(name)"
@@ -29,7 +42,7 @@ final class FaultInjectionTests: XCTestCase, @unchecked Sendable {
         defer { if !keepBucket { _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil") } }
 
         let started = Date()
-        let perClient = Self.operations / Self.clients
+        let perClient = count / Self.clients
         let outcomes = try await withThrowingTaskGroup(of: ClientOutcome.self) { group in
             for index in 0..<Self.clients {
                 group.addTask {
@@ -47,7 +60,7 @@ final class FaultInjectionTests: XCTestCase, @unchecked Sendable {
         let failures = outcomes.reduce(into: [String: Int]()) { all, o in all.merge(o.failures) { $0 + $1 } }
         let violations = outcomes.flatMap(\.violations)
         let operations = outcomes.map(\.operations).reduce(0, +)
-        print("fault injection: \(operations) operations in \(String(format: "%.1f", elapsed)) s, " +
+        print("fault injection\(overTLS ? " over TLS" : ""): \(operations) operations in \(String(format: "%.1f", elapsed)) s, " +
               "S3 requests \(faults["requests"] ?? 0), faults \(faults.filter { $0.key != "requests" }.sorted { $0.key < $1.key }), " +
               "failed operations (retryable) \(failures)")
         XCTAssertEqual(violations, [], "every failure is a retryable status; every read returns the right bytes")

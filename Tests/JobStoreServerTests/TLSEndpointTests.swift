@@ -8,53 +8,17 @@ import XCTest
 /// three sources the AWS tools read, and the failures an operator meets (no CA, another host's
 /// certificate, an expired one), which must be clear and fast rather than retried.
 final class TLSEndpointTests: XCTestCase {
-    var rigDirectory = ""
-    var rigPid: pid_t = 0
-    var ports: [String: Int] = [:]
-    var ca = ""
+    var rig: TLSRig!
+    var rigDirectory: String { rig.directory }
+    var ports: [String: Int] { rig.ports }
+    var ca: String { rig.ca }
 
     override func setUp() async throws {
-        let env = ProcessInfo.processInfo.environment
-        let backend = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"].flatMap(URL.init(string:)), "JOBSTORE_TEST_S3_ENDPOINT not set")
-        rigDirectory = NSTemporaryDirectory() + "jobstore-tls-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: rigDirectory, withIntermediateDirectories: true)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/tls_rig.py").path
-        let rig = Process()
-        rig.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        rig.arguments = ["python3", script, "\(backend.host ?? "127.0.0.1"):\(backend.port ?? 80)", rigDirectory]
-        rig.standardError = FileHandle.nullDevice  // stunnel reports refused handshakes: the point of some tests
-        try rig.run()
-        struct Rig: Decodable { let pid: Int32; let ports: [String: Int]; let ca: String }
-        var found: Rig?
-        for _ in 0..<1000 where found == nil {
-            found = (try? Data(contentsOf: URL(fileURLWithPath: rigDirectory + "/rig.json"))).flatMap { try? JSONDecoder().decode(Rig.self, from: $0) }
-            if found == nil { usleep(10_000) }
-        }
-        let started = try XCTUnwrap(found, "the TLS rig did not start (is stunnel4 installed? tools/setup installs it)")
-        (rigPid, ports, ca) = (started.pid, started.ports, started.ca)
-        // stunnel listens once it has read its configuration: wait for each port.
-        for port in ports.values { try Self.waitForPort(port) }
+        rig = try TLSRig()
     }
 
     override func tearDown() async throws {
-        if rigPid > 0 {
-            kill(rigPid, SIGTERM)
-            for _ in 0..<200 where kill(rigPid, 0) == 0 { usleep(10_000) }
-            if kill(rigPid, 0) == 0 { kill(rigPid, SIGKILL) }
-        }
-        try? FileManager.default.removeItem(atPath: rigDirectory)
-    }
-
-    static func waitForPort(_ port: Int) throws {
-        for _ in 0..<500 {
-            if let fd = PlainHTTP.connectLoopback(port: port) {
-                close(fd)
-                return
-            }
-            usleep(10_000)
-        }
-        throw JobStoreError(.unavailable, "nothing listens on 127.0.0.1:\(port)")
+        rig?.stop()
     }
 
     /// A daemon whose aws: stores live behind the rig's `service` endpoint.
