@@ -1,0 +1,82 @@
+import Foundation
+import JobStoreCore
+import ObjectStore
+import S3
+
+/// One S3ObjectStore per region, all on the daemon's single session.
+final class S3Stores: @unchecked Sendable {
+    let session: CurlSession
+    let pool: BufferPool
+    let partConcurrency: Int
+    let endpoint: URL?
+    let credentials: @Sendable () throws -> AWSCredentials
+    /// One pace for the whole session: a throttle seen in one region slows that endpoint's
+    /// requests for every worker.
+    let rate = AdaptiveRate()
+    /// Requests of every region's client, by operation.
+    let counters = S3RequestCounters()
+    private let lock = NSLock()
+    private var byRegion: [String: S3ObjectStore] = [:]
+    private var bucketRegions: [String: String] = [:]
+
+    let pathStyle: Bool
+
+    /// Open multipart uploads of this daemon, aborted at the next start after a crash.
+    let journal: UploadJournal?
+
+    init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
+         journal: UploadJournal?, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.journal = journal
+        self.pathStyle = pathStyle
+        self.session = session
+        self.pool = pool
+        self.partConcurrency = partConcurrency
+        self.endpoint = endpoint
+        self.credentials = credentials
+    }
+
+    /// The store for an s3:// URL's bucket: with an explicit endpoint, the default region's;
+    /// on AWS, the bucket's own region (asked once, from the x-amz-bucket-region header).
+    func store(forBucket bucket: String) throws -> S3ObjectStore {
+        let env = ProcessInfo.processInfo.environment
+        let defaultRegion = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        if endpoint != nil { return store(region: defaultRegion) }
+        lock.lock()
+        let known = bucketRegions[bucket]
+        lock.unlock()
+        if let known { return store(region: known) }
+        let probe = store(region: "us-east-1")
+        let response = try probe.client.send("HEAD", bucket: bucket, accept: [301, 400, 403, 404])
+        if response.status == 404 { throw ObjectStoreError.noSuchBucket(bucket) }
+        let region = response.headers["x-amz-bucket-region"] ?? defaultRegion
+        lock.lock()
+        bucketRegions[bucket] = region
+        lock.unlock()
+        return store(region: region)
+    }
+
+    func store(region: String) -> S3ObjectStore {
+        lock.lock()
+        defer { lock.unlock() }
+        if let s = byRegion[region] { return s }
+        let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
+        let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
+                              counters: counters, credentials: credentials)
+        let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
+        byRegion[region] = s
+        return s
+    }
+}
+
+/// Sizes on the command line: `52428800`, `50MiB`, `1GiB`, `512KiB` (also K, M, G as binary).
+enum ByteCount {
+    static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
+                                      ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let n = Int(text.dropLast(suffix.count)), n >= 0, n <= Int.max / factor else { return nil }
+            return n * factor
+        }
+        return Int(text)
+    }
+}
