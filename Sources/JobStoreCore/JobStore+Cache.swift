@@ -27,12 +27,11 @@ extension JobStore {
     /// conditional GET: a caller without the key, or with another, never gets the plaintext.
     func openCached(_ key: String, notFound: JobStoreFailure, sseKey: EncryptionKey?) throws -> CachedFile? {
         guard let cache, let cacheKey = cacheKey(key) else { return nil }
-        let secret = sseKey
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try openCachedOnce(cache, cacheKey, secret: secret, notFound: notFound)
+                return try openCachedOnce(cache, cacheKey, secret: sseKey, notFound: notFound)
             } catch let failure as JobStoreFailure
                         where (failure.code == .failedPrecondition || failure.code == .dataLoss) && attempt < Self.readAttempts {
                 // The object was replaced while its parts were being fetched, or its bytes were

@@ -71,8 +71,10 @@ extension JobStore {
     }
 
     /// Replaces a file's content atomically: readers see the old bytes until the new are whole.
-    public func updateFile(_ id: String, from source: any ByteSource, executable: Bool, sseKey: EncryptionKey? = nil) throws -> StoredFile {
+    /// `executable` nil keeps the file's bit (as Toil's update_file_stream, which has no mode).
+    public func updateFile(_ id: String, from source: any ByteSource, executable: Bool?, sseKey: EncryptionKey? = nil) throws -> StoredFile {
         let key = try findFileKey(id, sseKey: sseKey)
+        let executable = try executable ?? stat(id, sseKey: sseKey).executable
         let info = try putFile(key, source, executable: executable, sseKey: sseKey)
         return StoredFile(id: id, size: info.size, executable: executable)
     }
@@ -163,14 +165,12 @@ extension JobStore {
     /// the key in headers, so the URL would either fail or invite sharing the key. Refused with
     /// FAILED_PRECONDITION rather than handing out a URL that cannot work.
     /// Whether the object is one is told by a HEAD without a key, which S3 refuses for SSE-C.
-    func refusePresigningEncrypted(_ key: String, what: String) throws {
-        var encrypted = false
+    /// Returns whether the object exists (in the clear).
+    @discardableResult
+    func refusePresigningEncrypted(_ key: String, what: String) throws -> Bool {
         do {
-            _ = try mapped { try store.head(bucket, key: key, options: GetOptions()) }
+            return try mapped { try store.head(bucket, key: key, options: GetOptions()) } != nil
         } catch let f as JobStoreFailure where f.kind == .badEncryptionKey {
-            encrypted = true
-        }
-        if encrypted {
             throw JobStoreFailure(.failedPrecondition, "The \(what) is stored with SSE-C (a customer-provided key): S3 cannot presign "
                                   + "a URL for it that works without that key, so no public URL is given. Read it through the job store.")
         }

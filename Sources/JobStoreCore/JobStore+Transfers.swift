@@ -14,7 +14,7 @@ extension JobStore {
         let id = sharedName.isEmpty ? UUID().uuidString.lowercased() : sharedName
         let key = sharedName.isEmpty ? fileKey(id, basename: url.basename) : Keys.shared + sharedName
         let writer = [Keys.Meta.writer: "jobstored/\(Self.version)"]
-        let sseKey = Self.alwaysUnencrypted.contains(sharedName) ? nil : sseKey
+        let sseKey = Self.sharedKey(sharedName, sseKey)
         do {
             let stored: StoredFile
             switch url {

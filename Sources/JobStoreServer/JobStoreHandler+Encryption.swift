@@ -4,6 +4,12 @@ import JobStoreWire
 import ObjectStore
 
 extension JobStoreHandler {
+    /// The store a request names and the caller's key for it: what every data rpc starts with.
+    func keyed(_ locator: String, _ sseKey: [UInt8]) throws -> (JobStore, EncryptionKey?) {
+        let store = try store(locator)
+        return (store, try self.sseKey(sseKey, for: store))
+    }
+
     /// The caller's SSE-C key from a request's `sse_key` field: nil when empty, INVALID_ARGUMENT
     /// unless exactly 32 bytes. The key travels with each call (Protos/WIRE.md), so whatever the
     /// caller's config.sseKey says now is what this call does: nothing is remembered per store

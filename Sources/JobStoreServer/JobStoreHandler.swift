@@ -82,8 +82,8 @@ public final class JobStoreHandler: JobStoreService {
 
     public func initialize(_ request: StoreRequest, call: ServerCall) throws -> Empty {
         try refuseKeyPath(request)
-        let store = try store(request.locator)
-        let outcome = try store.initialize(allowingCustomerKeys: try sseKey(request.sseKey, for: store) != nil)
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        let outcome = try store.initialize(allowingCustomerKeys: key != nil)
         if case .notSupported(let why) = outcome {
             logger.warning("initialized \(request.locator), but could not allow SSE-C on its bucket: \(why)")
         } else {
@@ -117,37 +117,37 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     public func createJob(_ request: JobBody, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.writeJob(request.jobId, body: request.body, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.writeJob(request.jobId, body: request.body, sseKey: key)
         return Empty()
     }
 
     public func jobExists(_ request: JobRequest, call: ServerCall) throws -> JobExistsResponse {
-        let store = try store(request.locator)
-        return JobExistsResponse(exists: try store.jobExists(request.jobId, sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return JobExistsResponse(exists: try store.jobExists(request.jobId, sseKey: key))
     }
 
     public func loadJob(_ request: JobRequest, call: ServerCall) throws -> LoadJobResponse {
-        let store = try store(request.locator)
-        return LoadJobResponse(body: try store.loadJob(request.jobId, sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return LoadJobResponse(body: try store.loadJob(request.jobId, sseKey: key))
     }
 
     public func updateJob(_ request: JobBody, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.writeJob(request.jobId, body: request.body, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.writeJob(request.jobId, body: request.body, sseKey: key)
         return Empty()
     }
 
     public func deleteJob(_ request: JobRequest, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.deleteJob(request.jobId, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.deleteJob(request.jobId, sseKey: key)
         return Empty()
     }
 
     public func listJobs(_ request: ListJobsRequest, call: ServerCall) throws -> ListJobsResponse {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let page = try store.listJobs(pageToken: request.pageToken, pageSize: Int(request.pageSize),
-                                      includeBodies: request.includeBodies, sseKey: try sseKey(request.sseKey, for: store))
+                                      includeBodies: request.includeBodies, sseKey: key)
         return ListJobsResponse(jobs: page.jobs.map { JobEntry(jobId: $0.id, size: $0.size, body: $0.body ?? []) },
                                 nextPageToken: page.nextPageToken)
     }
@@ -155,9 +155,9 @@ public final class JobStoreHandler: JobStoreService {
     // MARK: files
 
     public func listFiles(_ request: ListFilesRequest, call: ServerCall) throws -> ListFilesResponse {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let page = try store.listFiles(job: request.jobId, pageToken: request.pageToken, pageSize: Int(request.pageSize),
-                                       sseKey: try sseKey(request.sseKey, for: store))
+                                       sseKey: key)
         return ListFilesResponse(files: page.files.map { FileEntry(fileId: $0.id, size: $0.size) },
                                  nextPageToken: page.nextPageToken)
     }
@@ -187,39 +187,35 @@ public final class JobStoreHandler: JobStoreService {
     public func writeFile(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
         let fd = try descriptor(call)
         defer { close(fd) }
-        let store = try store(request.locator)
-        return info(try store.writeFile(writeRequest(request, fd: fd), from: FileDescriptorSource(fd: fd),
-                                        sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.writeFile(writeRequest(request, fd: fd), from: FileDescriptorSource(fd: fd), sseKey: key))
     }
 
     public func writeFileStream(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return info(try store.writeFile(writeRequest(request), from: CallUploadSource(call), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.writeFile(writeRequest(request), from: CallUploadSource(call), sseKey: key))
     }
 
     public func updateFile(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
         let fd = try descriptor(call)
         defer { close(fd) }
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         return info(try store.updateFile(request.fileId, from: FileDescriptorSource(fd: fd),
                                          executable: request.executable || Self.ownerExecutable(fd),
-                                         sseKey: try sseKey(request.sseKey, for: store)))
+                                         sseKey: key))
     }
 
-    /// A stream carries no file mode: an update that does not set `executable` keeps the
-    /// file's bit (Toil's update_file_stream leaves a FileID's executable as it was).
+    /// A stream carries no file mode: an update that does not set `executable` keeps the file's.
     public func updateFileStream(_ request: UpdateFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        let key = try sseKey(request.sseKey, for: store)
-        let executable = try request.executable || store.stat(request.fileId, sseKey: key).executable
-        return info(try store.updateFile(request.fileId, from: CallUploadSource(call), executable: executable, sseKey: key))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.updateFile(request.fileId, from: CallUploadSource(call), executable: request.executable ? true : nil,
+                                         sseKey: key))
     }
 
     public func readFile(_ request: ReadFileRequest, call: ServerCall) throws -> ReadFileResponse {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let fd = call.takeFD()
         defer { if let fd { close(fd) } }
-        let key = try sseKey(request.sseKey, for: store)
         if request.linkOk, let local = try store.fileLocalPath(request.fileId, sseKey: key) {
             return ReadFileResponse(info: info(local.file), linkPath: local.path)
         }
@@ -230,69 +226,68 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     public func readFileStream(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return info(try store.readFile(request.fileId, into: CallDownloadSink(call), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.readFile(request.fileId, into: CallDownloadSink(call), sseKey: key))
     }
 
     public func fileExists(_ request: FileRequest, call: ServerCall) throws -> FileExistsResponse {
-        let store = try store(request.locator)
-        return FileExistsResponse(exists: try store.fileExists(request.fileId, sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return FileExistsResponse(exists: try store.fileExists(request.fileId, sseKey: key))
     }
 
     public func getFileSize(_ request: FileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return info(try store.stat(request.fileId, sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.stat(request.fileId, sseKey: key))
     }
 
     public func deleteFile(_ request: FileRequest, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.deleteFile(request.fileId, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.deleteFile(request.fileId, sseKey: key)
         return Empty()
     }
 
     public func getEmptyFileStoreId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return info(try store.emptyFile(writeRequest(request), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.emptyFile(writeRequest(request), sseKey: key))
     }
 
     public func associateJobWithFile(_ request: AssociateJobWithFileRequest, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.associate(job: request.jobId, file: request.fileId, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.associate(job: request.jobId, file: request.fileId, sseKey: key)
         return Empty()
     }
 
     // MARK: shared files
 
     public func writeSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        let key = try sseKey(request.sseKey, for: store)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         try store.writeSharedFile(request.name, from: CallUploadSource(call), sseKey: request.unencrypted ? nil : key)
         return Empty()
     }
 
     public func readSharedFileStream(_ request: SharedFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return info(try store.readSharedFile(request.name, into: CallDownloadSink(call), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return info(try store.readSharedFile(request.name, into: CallDownloadSink(call), sseKey: key))
     }
 
     public func sharedFileExists(_ request: SharedFileRequest, call: ServerCall) throws -> FileExistsResponse {
-        let store = try store(request.locator)
-        return FileExistsResponse(exists: try store.sharedFileExists(request.name, sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return FileExistsResponse(exists: try store.sharedFileExists(request.name, sseKey: key))
     }
 
     // MARK: logs
 
     public func writeLogs(_ request: WriteLogsRequest, call: ServerCall) throws -> Empty {
-        let store = try store(request.locator)
-        try store.writeLog(request.message, sseKey: try sseKey(request.sseKey, for: store))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        try store.writeLog(request.message, sseKey: key)
         return Empty()
     }
 
     public func readLogs(_ request: ReadLogsRequest, call: ServerCall) throws -> ReadLogsResponse {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let page = try store.readLogs(readAll: request.readAll, pageToken: request.pageToken,
                                       maxMessages: Int(request.maxMessages), overlapSeconds: Int(request.overlapSeconds),
-                                      sseKey: try sseKey(request.sseKey, for: store))
+                                      sseKey: key)
         return ReadLogsResponse(messages: page.messages, nextPageToken: page.nextPageToken, resumeToken: page.resumeToken,
                                 keys: page.keys)
     }
@@ -304,14 +299,13 @@ public final class JobStoreHandler: JobStoreService {
     }
 
     public func getPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
-        let store = try store(request.locator)
-        return UrlResponse(url: try store.fileURL(request.fileId, expiresIn: expiry(request), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return UrlResponse(url: try store.fileURL(request.fileId, expiresIn: expiry(request), sseKey: key))
     }
 
     public func getSharedPublicUrl(_ request: PublicUrlRequest, call: ServerCall) throws -> UrlResponse {
-        let store = try store(request.locator)
-        return UrlResponse(url: try store.sharedFileURL(request.name, expiresIn: expiry(request),
-                                                        sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, _) = try keyed(request.locator, request.sseKey)  // a malformed key is still refused
+        return UrlResponse(url: try store.sharedFileURL(request.name, expiresIn: expiry(request)))
     }
 }
 
@@ -361,21 +355,21 @@ extension JobStoreHandler {
     }
 
     public func importFile(_ request: ImportFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let file = try store.importFile(request.url, sharedName: request.sharedFileName, external: try externalObjects(),
-                                        caller: caller(call), sseKey: try sseKey(request.sseKey, for: store))
+                                        caller: caller(call), sseKey: key)
         return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
     }
 
     public func assignFileId(_ request: WriteFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
-        return FileInfo(fileId: try store.assignFileID(writeRequest(request), sseKey: try sseKey(request.sseKey, for: store)))
+        let (store, key) = try keyed(request.locator, request.sseKey)
+        return FileInfo(fileId: try store.assignFileID(writeRequest(request), sseKey: key))
     }
 
     public func exportFile(_ request: ExportFileRequest, call: ServerCall) throws -> FileInfo {
-        let store = try store(request.locator)
+        let (store, key) = try keyed(request.locator, request.sseKey)
         let file = try store.exportFile(request.fileId, to: request.url, external: try externalObjects(),
-                                        caller: caller(call), sseKey: try sseKey(request.sseKey, for: store))
+                                        caller: caller(call), sseKey: key)
         return FileInfo(fileId: file.id, size: file.size, executable: file.executable)
     }
 }

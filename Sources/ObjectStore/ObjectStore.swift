@@ -143,7 +143,6 @@ public struct GetOptions: Sendable {
     }
 }
 
-
 /// An object as the store reports it.
 public struct ObjectInfo: Sendable, Equatable {
     public var key: String

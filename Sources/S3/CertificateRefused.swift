@@ -7,8 +7,7 @@ public struct CertificateRefused: Error, Sendable, CustomStringConvertible {
     public let tls: TLSSettings
 
     public var description: String {
-        let trusted = tls.caBundle.map { "the CA bundle \($0) (from \(tls.caBundleSource))" } ?? "the system's CA certificates"
-        return "the TLS certificate of \(endpoint) was refused: \(transport.message) (libcurl error \(transport.code)); "
-            + "trusted: \(trusted). Give the server's CA with --ca-bundle FILE, AWS_CA_BUNDLE or ca_bundle in ~/.aws/config."
+        "the TLS certificate of \(endpoint) was refused: \(transport.message) (libcurl error \(transport.code)); "
+            + "certificates are \(tls.summary). Give the server's CA with --ca-bundle FILE, AWS_CA_BUNDLE or ca_bundle in ~/.aws/config."
     }
 }

@@ -92,12 +92,11 @@ public final class CredentialChain: @unchecked Sendable {
     private func fromSharedFiles() throws -> AWSCredentials? {
         let home = environment["HOME"] ?? NSHomeDirectory()
         let credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
-        let configPath = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
-        let profile = environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
+        let config = SharedConfigFile.profileInConfig(environment)
+        let profile = config.profile
         var notes: [String] = []
-        // The credentials file names sections by profile; the config file says "profile NAME"
-        // except for the default profile.
-        let places = [(credentialsPath, profile), (configPath, profile == "default" ? "default" : "profile \(profile)")]
+        // The credentials file names sections by profile, the config file as `config.section`.
+        let places = [(credentialsPath, profile), (config.path, config.section)]
         for (path, section) in places {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 notes.append("\(path) not readable")
@@ -195,6 +194,15 @@ public struct CredentialsError: Error, CustomStringConvertible {
 
 /// The INI dialect of `~/.aws/credentials` and `~/.aws/config`.
 enum SharedConfigFile {
+    /// The config file (`AWS_CONFIG_FILE`, else `~/.aws/config`), the profile (`AWS_PROFILE`,
+    /// else `AWS_DEFAULT_PROFILE`, else `default`) and its section there: "profile NAME",
+    /// except for the default profile.
+    static func profileInConfig(_ environment: [String: String]) -> (path: String, profile: String, section: String) {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let profile = environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
+        return (environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config", profile, profile == "default" ? "default" : "profile \(profile)")
+    }
+
     /// The key/value pairs of `[name]`, or nil when there is no such section.
     static func section(_ name: String, in text: String) -> [String: String]? {
         var current: String?

@@ -287,7 +287,7 @@ final class Transfer: @unchecked Sendable {
         let outcome: Result<CurlSession.Response, Error>
         var opened = 0
         jobstore_curl_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &opened)
-        connections.record(opened: opened, secure: secure, resumed: secure && opened > 0 && tlsResumed)
+        connections.record(opened: opened, secure: secure, resumed: opened > 0 && tlsResumed)
         if code == CURLE_OK {
             var status = 0
             jobstore_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)

@@ -26,15 +26,17 @@ public struct TLSSettings: Sendable, Equatable {
         if let env = environment["AWS_CA_BUNDLE"], !env.isEmpty {
             return TLSSettings(caBundle: env, caBundleSource: "AWS_CA_BUNDLE", verify: !noVerify)
         }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        let configPath = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
-        let profile = environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
-        if let text = readFile(configPath),
-           let bundle = SharedConfigFile.section(profile == "default" ? "default" : "profile \(profile)", in: text)?["ca_bundle"],
-           !bundle.isEmpty {
-            return TLSSettings(caBundle: bundle, caBundleSource: "ca_bundle of profile \(profile) in \(configPath)", verify: !noVerify)
+        let config = SharedConfigFile.profileInConfig(environment)
+        if let text = readFile(config.path), let bundle = SharedConfigFile.section(config.section, in: text)?["ca_bundle"], !bundle.isEmpty {
+            return TLSSettings(caBundle: bundle, caBundleSource: "ca_bundle of profile \(config.profile) in \(config.path)", verify: !noVerify)
         }
         return TLSSettings(verify: !noVerify)
+    }
+
+    /// How certificates are checked, in words (logs, `--print-config`, errors, `--check-endpoint`).
+    public var summary: String {
+        guard verify else { return "certificates NOT verified (--no-verify-tls)" }
+        return caBundle.map { "verified against \($0) (from \(caBundleSource))" } ?? "verified against the system's CA certificates"
     }
 
     /// libcurl errors that mean the server's certificate was refused (unknown CA, wrong host,

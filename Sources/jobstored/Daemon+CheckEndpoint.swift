@@ -10,7 +10,7 @@ extension Daemon {
         let env = ProcessInfo.processInfo.environment
         let store = stores.store(region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1")
         let endpoint = store.client.endpoint.url.absoluteString
-        let tls = store.client.endpoint.url.scheme == "https" ? "TLS ok (\(Self.tlsDescription(stores.session.tls))), " : "plain http, "
+        let tls = store.client.endpoint.url.scheme == "https" ? "TLS ok (\(stores.session.tls.summary)), " : "plain http, "
         do {
             let response = try store.client.send("GET", bucket: "")
             let xml = String(decoding: response.body, as: UTF8.self)

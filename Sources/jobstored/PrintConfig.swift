@@ -25,7 +25,7 @@ extension Daemon {
         }
         out += "# S3 credentials: \(Self.credentialSource(environment))\n"
         out += "# proxies: \(ProxySettings.resolve(environment: environment).summary)\n"
-        out += "# TLS: \(Self.tlsDescription(TLSSettings.resolve(caBundle: caBundle, noVerify: noVerifyTLS, environment: environment)))\n"
+        out += "# TLS: \(resolvedTLS(environment).summary)\n"
         return out
     }
 
@@ -45,7 +45,7 @@ extension Daemon {
             "takeover": [String(takeover)],
             "metrics": metrics.map { [$0] } ?? [],
             "endpoint": endpointText.map { [Self.maskingUserinfo($0)] } ?? [],
-            "ca-bundle": [TLSSettings.resolve(caBundle: caBundle, noVerify: noVerifyTLS, environment: environment).caBundle ?? ""],
+            "ca-bundle": [resolvedTLS(environment).caBundle ?? ""],
             "no-verify-tls": [String(noVerifyTLS)],
             "s3-addressing": [s3Addressing],
             "s3-max-connections": [String(s3MaxConnections)],

@@ -22,27 +22,10 @@ final class BucketEncryptionTests: XCTestCase {
         let directory = NSTemporaryDirectory() + "jobstore-scripted-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/scripted_s3.py").path
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["python3", script, directory + "/port", directory + "/requests.jsonl", String(status)]
-        try server.run()
-        var started = ""
-        for _ in 0..<500 where started.isEmpty {
-            started = (try? String(contentsOfFile: directory + "/port", encoding: .utf8)) ?? ""
-            if started.isEmpty { usleep(10_000) }
-        }
-        let fields = started.split(separator: " ")
-        // The server's own pid: `python3` may be a launcher (pyenv's shim) that outlives a signal.
-        let serverPid = fields.count == 2 ? pid_t(fields[1]) ?? 0 : 0
-        defer {
-            if serverPid > 0 { kill(serverPid, SIGKILL) }
-            server.terminate()
-            server.waitUntilExit()
-        }
-        let port = fields.first.map(String.init) ?? ""
-        XCTAssertFalse(port.isEmpty, "the scripted server started")
+        let server = try SupportScript("scripted_s3.py", arguments: [directory + "/port", directory + "/requests.jsonl", String(status)],
+                                       portFile: directory + "/port")
+        defer { server.stop() }
+        let port = server.port
         let daemon = try DaemonProcess(extraArguments: ["--endpoint", "http://127.0.0.1:\(port)"],
                                        environment: ["AWS_ACCESS_KEY_ID": "scripted", "AWS_SECRET_ACCESS_KEY": "scripted-secret"],
                                        captureLog: true)

@@ -90,21 +90,10 @@ final class TLSEndpointTests: XCTestCase {
     /// Runs `body` with a CONNECT/absolute-URI proxy on 127.0.0.1 (Tests/Support/connect_proxy.py);
     /// `body` gets its URL and a reader of the request lines it has seen so far.
     func withProxy(_ body: (String, () -> [String]) async throws -> Void) async throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/connect_proxy.py").path
-        let proxy = Process()
-        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        proxy.arguments = ["python3", script, rigDirectory + "/proxy.port", rigDirectory + "/proxy.log"]
-        try proxy.run()
-        var started = ""
-        for _ in 0..<500 where started.isEmpty {
-            started = (try? String(contentsOfFile: rigDirectory + "/proxy.port", encoding: .utf8)) ?? ""
-            if started.isEmpty { usleep(10_000) }
-        }
-        let fields = started.split(separator: " ").map(String.init)
-        let pid = fields.count == 2 ? pid_t(fields[1]) ?? 0 : 0
-        defer { if pid > 0 { kill(pid, SIGKILL) } }
-        let port = try XCTUnwrap(fields.first, "the proxy started")
+        let proxy = try SupportScript("connect_proxy.py", arguments: [rigDirectory + "/proxy.port", rigDirectory + "/proxy.log"],
+                                      portFile: rigDirectory + "/proxy.port")
+        defer { proxy.stop() }
+        let port = proxy.port
         try await body("http://127.0.0.1:\(port)") {
             ((try? String(contentsOfFile: self.rigDirectory + "/proxy.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         }

@@ -18,12 +18,6 @@ from typing import IO, Any, Callable, Iterator, Optional, Tuple
 from urllib.parse import ParseResult
 
 from toil.fileStores import FileID
-
-try:  # Toil's own error for a missing or wrong SSE-C key (toil[aws]); a stand-in without it
-    from toil.lib.aws.s3 import AWSBadEncryptionKeyError
-except ImportError:  # pragma: no cover - toil without its aws extra
-    class AWSBadEncryptionKeyError(Exception):  # type: ignore[no-redef]
-        """Stands for toil.lib.aws.s3.AWSBadEncryptionKeyError where toil[aws] is absent."""
 from toil.job import JobDescription
 from toil.jobStores.abstractJobStore import (
     AbstractJobStore,
@@ -38,7 +32,14 @@ from . import messages as pb
 from .client import Client
 from .sse import read_sse_key
 
+try:  # Toil's own error for a missing or wrong SSE-C key (toil[aws]); a stand-in without it
+    from toil.lib.aws.s3 import AWSBadEncryptionKeyError
+except ImportError:  # pragma: no cover - toil without its aws extra
+    class AWSBadEncryptionKeyError(Exception):  # type: ignore[no-redef]
+        """Stands for toil.lib.aws.s3.AWSBadEncryptionKeyError where toil[aws] is absent."""
+
 logger = logging.getLogger(__name__)
+
 
 class BadEncryptionKeyError(errors.BadEncryptionKey, AWSBadEncryptionKeyError):
     """A read of an SSE-C object without its key, or with another: both the client's
@@ -199,11 +200,8 @@ class DaemonJobStore(AbstractJobStore):
                    hints: Optional[list] = None) -> FileID:
         fd = os.open(local_path, os.O_RDONLY)
         try:
-            # The file's u+x is Toil's FileID.executable (FileID.forPath); say so, besides the
-            # daemon's own fstat of the descriptor, so that the store's metadata keeps it.
-            executable = os.fstat(fd).st_mode & 0o100 != 0  # stat.S_IXUSR
-            info = self.client.write_file(self._write_request(job_id, cleanup, os.path.basename(local_path), hints,
-                                                              executable=executable), fd)
+            # The daemon takes the file's u+x (Toil's FileID.executable) from the descriptor.
+            info = self.client.write_file(self._write_request(job_id, cleanup, os.path.basename(local_path), hints), fd)
         except errors.NoSuchJob:
             raise NoSuchJobException(job_id)
         finally:
