@@ -6,8 +6,13 @@ import ObjectStore
 ///
 /// Toil reads only keys after its marker, so a log written by a node whose clock is behind
 /// the reader's is never read. The daemon keeps Toil's marker (Toil can still read the store)
-/// and, beside it, the keys it read within `logClockSkewTolerance` of the marker: a log that
+/// and, with it, the keys it read within `logClockSkewTolerance` of the marker: a log that
 /// arrives late with an older timestamp is still delivered, exactly once.
+///
+/// That window travels in the marker's own metadata, so a poll of the logs costs one GET of the
+/// marker and a listing, as Toil's does (Toil's leader polls every few seconds; at 20 ms a
+/// request a second object was ~20 % of a sort workflow's log traffic). A window too large for
+/// S3's 2 KB of metadata goes to a `.jobstored` object beside the marker, named in the metadata.
 extension JobStore {
     struct LogState: Codable {
         var marker: String
@@ -63,15 +68,25 @@ extension JobStore {
         defer { logLock.unlock() }
         let markerSink = MemorySink(limit: 4096)
         var marker = ""
+        var markerMetadata: [String: String] = [:]
         do {
-            try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker), sseKey: sseKey)
+            markerMetadata = try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker),
+                                             sseKey: sseKey).metadata
             marker = String(decoding: markerSink.bytes, as: UTF8.self)
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
         if marker == "0" { marker = "" }
         // Our window state counts only while it belongs to the current marker; a marker Toil
-        // advanced means Toil's own rule (everything up to the marker was read).
+        // advanced means Toil's own rule (everything up to the marker was read). A marker
+        // without our metadata was written by Toil, or by a daemon that kept the window in the
+        // `.jobstored` object only, so that object is the one to ask.
         var recent = Set<String>()
-        if !marker.isEmpty, let state = try loadLogState(sseKey: sseKey), state.marker == marker { recent = Set(state.recent) }
+        if !marker.isEmpty {
+            if let inline = markerMetadata[Keys.Meta.logRecent], inline != Self.logStateInObject {
+                recent = Self.decodeLogWindow(inline)
+            } else if let state = try loadLogState(sseKey: sseKey), state.marker == marker {
+                recent = Set(state.recent)
+            }
+        }
         let lowerBound: String
         if marker.isEmpty {
             lowerBound = ""
@@ -107,11 +122,41 @@ extension JobStore {
             let floor = Self.shiftedLogKey(newMarker, by: -logClockSkewTolerance) ?? newMarker
             var window = recent.union(readKeys).filter { $0 > floor }
             window.insert(newMarker)
-            try putChecked(Keys.shared + Keys.logState,
-                           MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))), sseKey: sseKey)
-            try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)), sseKey: sseKey)
+            var inline = Self.encodeLogWindow(window)
+            if inline == nil {
+                try putChecked(Keys.shared + Keys.logState,
+                               MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))),
+                               sseKey: sseKey)
+            }
+            try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)),
+                           metadata: [Keys.Meta.logRecent: inline ?? Self.logStateInObject], sseKey: sseKey)
         }
         return LogPage(messages: messages, nextPageToken: more ? "more" : "")
+    }
+
+    /// The marker's metadata value saying the window is in the `.jobstored` object.
+    static let logStateInObject = "object"
+    /// Room for the window in the marker's metadata (S3 allows 2 KB of user metadata in all).
+    static let inlineLogWindowLimit = 1536
+
+    /// The window as one metadata value, `v1,` and the keys without `logs/` separated by
+    /// commas; nil when it does not fit or a key is not plain ASCII without commas.
+    static func encodeLogWindow(_ window: Set<String>) -> String? {
+        var names: [String] = []
+        for key in window.sorted() {
+            guard key.hasPrefix(Keys.logs) else { return nil }
+            let name = key.dropFirst(Keys.logs.count)
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) else { return nil }
+            names.append(String(name))
+        }
+        let value = (["v1"] + names).joined(separator: ",")
+        return value.utf8.count <= inlineLogWindowLimit ? value : nil
+    }
+
+    static func decodeLogWindow(_ value: String) -> Set<String> {
+        let parts = value.split(separator: ",", omittingEmptySubsequences: true)
+        guard parts.first == "v1" else { return [] }
+        return Set(parts.dropFirst().map { Keys.logs + $0 })
     }
 
     private func readLog(_ key: String, sseKey: EncryptionKey?) throws -> [UInt8]? {

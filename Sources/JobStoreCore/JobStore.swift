@@ -56,7 +56,13 @@ public final class JobStore: @unchecked Sendable {
 
     public func resume() throws {
         try mapped {
-            guard try store.bucketExists(bucket) else { throw JobStoreFailure.noSuchJobStore(locator.description) }
+            // Every Toil worker process resumes the store before its first call; a store this
+            // node has just seen answer need not be asked for again. A destroy by another node
+            // since is met by the worker's next call (NoSuchBucket: noSuchJobStore), as it would
+            // be had it happened just after the check.
+            guard try store.bucketRecentlySeen(bucket) || store.bucketExists(bucket) else {
+                throw JobStoreFailure.noSuchJobStore(locator.description)
+            }
             // Leftovers of writes a crash interrupted (never visible to readers) go now, once per
             // `garbageInterval` on this node: every Toil worker process resumes the store, and
             // only uploads older than `garbageAge` go, so a sweep per worker finds nothing new.

@@ -10,7 +10,7 @@ enum Keys {
     static let shared = ""
     /// Toil's log marker: a shared object whose body is the last log key read.
     static let logMarker = "most_recently_read_log.marker"
-    /// The daemon's extra log-reading state beside Toil's marker (see JobStore+Logs).
+    /// The daemon's log-reading state when too large for the marker's metadata (JobStore+Logs).
     static let logState = "most_recently_read_log.marker.jobstored"
 
     static func job(_ id: String) -> String { jobs + id }
@@ -28,6 +28,8 @@ enum Keys {
         static let executable = "jobstore-executable"
         /// The daemon version that wrote the object.
         static let writer = "jobstore-writer"
+        /// On Toil's log marker: the daemon's log-reading state (see JobStore+Logs).
+        static let logRecent = "jobstore-log-recent"
     }
 }
 

@@ -47,6 +47,7 @@ public final class FaultInjectingObjectStore: ObjectStore, @unchecked Sendable {
 
     public func createBucket(_ bucket: String) throws { try inner.createBucket(bucket) }
     public func bucketExists(_ bucket: String) throws -> Bool { try inner.bucketExists(bucket) }
+    public func bucketRecentlySeen(_ bucket: String) -> Bool { inner.bucketRecentlySeen(bucket) }
     public func destroyBucket(_ bucket: String) throws { try inner.destroyBucket(bucket) }
 
     public func put(_ bucket: String, key: String, body: any ByteSource, options: PutOptions) throws -> ObjectInfo {

@@ -8,6 +8,11 @@ public protocol ObjectStore: Sendable {
     /// Creates `bucket`; throws `.bucketAlreadyExists` when it is there.
     func createBucket(_ bucket: String) throws
     func bucketExists(_ bucket: String) throws -> Bool
+    /// True when the server showed within the last few seconds that the bucket exists, so a
+    /// caller that will send a request on the bucket anyway may skip asking (see S3's
+    /// BucketSightings); false when unknown. Never a substitute for `bucketExists` where the
+    /// answer decides something (create, destroy).
+    func bucketRecentlySeen(_ bucket: String) -> Bool
     /// Deletes the bucket and everything in it (all objects, versions and unfinished uploads).
     /// Idempotent: a missing bucket is not an error.
     func destroyBucket(_ bucket: String) throws
@@ -71,6 +76,8 @@ public enum CustomerKeySetting: Sendable, Equatable {
 }
 
 extension ObjectStore {
+    public func bucketRecentlySeen(_ bucket: String) -> Bool { false }
+
     public func collectGarbage(_ bucket: String, olderThan age: Double) throws -> Int { 0 }
 
     public func serverSideCopy(from sourceStore: any ObjectStore, bucket sourceBucket: String, key sourceKey: String,

@@ -43,6 +43,8 @@ public final class S3Client: @unchecked Sendable {
     public let rate: AdaptiveRate
     /// Requests sent, by operation (shared by every client of one session).
     public let counters: S3RequestCounters
+    /// When each bucket last answered as existing (see BucketSightings for what that allows).
+    public let sightings = BucketSightings()
     private let credentials: @Sendable () throws -> AWSCredentials
 
     public init(endpoint: Endpoint, session: CurlSession, rate: AdaptiveRate = AdaptiveRate(),
@@ -148,10 +150,14 @@ public final class S3Client: @unchecked Sendable {
         } catch let e as CurlSession.TransportError {
             throw RetryableFailure(error: e, retryAfter: nil)
         }
-        if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
+        if (200..<300).contains(response.status) || accept.contains(response.status) {
+            sightings.record(method: method, bucket: bucket, key: key, status: response.status)
+            return response
+        }
         let xml = String(decoding: response.body, as: UTF8.self)
         let error = S3Error(status: response.status, code: Self.element("Code", in: xml) ?? "",
                             message: Self.element("Message", in: xml) ?? "HTTP \(response.status)")
+        sightings.record(method: method, bucket: bucket, key: key, status: response.status, code: error.code)
         // BadDigest / XAmzContentSHA256Mismatch: the body was damaged on its way (the server
         // checked it against our MD5 or signed SHA-256); it is sent again from memory.
         if response.status >= 500 || response.status == 429 || ["SlowDown", "RequestTimeout", "BadDigest",

@@ -43,6 +43,13 @@ public final class S3ObjectStore: ObjectStore {
         }
     }
 
+    /// How long a sighting of a bucket stands in for asking whether it exists.
+    public static let sightingWindow: Double = 10
+
+    public func bucketRecentlySeen(_ bucket: String) -> Bool {
+        client.sightings.seen(bucket, within: Self.sightingWindow)
+    }
+
     public func bucketExists(_ bucket: String) throws -> Bool {
         do {
             return try client.send("HEAD", bucket: bucket, accept: [404]).status != 404
@@ -111,8 +118,9 @@ public final class S3ObjectStore: ObjectStore {
             if let etag = options.ifMatch { headers.append(("If-Match", etag)) }
             let response = try client.send("HEAD", bucket: bucket, key: key, headers: headers, accept: [404])
             if response.status == 404 {
-                // HEAD has no body to tell a missing bucket from a missing key.
-                if try !bucketExists(bucket) { throw ObjectStoreError.noSuchBucket(bucket) }
+                // HEAD has no body to tell a missing bucket from a missing key: ask, unless the
+                // bucket answered a moment ago.
+                if try !bucketRecentlySeen(bucket) && !bucketExists(bucket) { throw ObjectStoreError.noSuchBucket(bucket) }
                 return nil
             }
             return try withTrailingTags(Self.info(key: key, headers: response.headers), bucket: bucket)

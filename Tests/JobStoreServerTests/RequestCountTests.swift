@@ -4,12 +4,21 @@ import JobStoreWire
 import XCTest
 
 /// S3 requests a node need not send again: every Toil worker process resumes the store, and at
-/// 20 ms a request each one is latency a worker waits for.
+/// 20 ms a request each one is latency a worker waits for. Against the real S3 server, counted
+/// by the daemon's Stats; what another node does must still be seen.
 final class RequestCountTests: XCTestCase {
-    func testWorkersResumingAStoreSweepInterruptedUploadsOnce() async throws {
+    private func newLocator(_ what: String) -> String {
+        "aws:us-east-1:jobstore-\(what)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    private func sent(_ client: JobStoreClient, _ operation: String) async throws -> UInt64 {
+        try await client.stats().backendRequests.first { $0.operation == operation }?.requests ?? 0
+    }
+
+    func testWorkersResumingAStoreAskNothingTheNodeWasJustTold() async throws {
         let daemon = try DaemonProcess.withS3()
         defer { daemon.stop() }
-        let locator = "aws:us-east-1:jobstore-resume-\(UUID().uuidString.prefix(8).lowercased())"
+        let locator = newLocator("resume")
         let leader = try daemon.connect()
         defer { leader.connection.close() }
         _ = try await leader.initialize(StoreRequest(locator: locator))
@@ -18,11 +27,69 @@ final class RequestCountTests: XCTestCase {
             _ = try await worker.resume(StoreRequest(locator: locator))
             worker.connection.close()
         }
-        let stats = try await leader.stats()
-        func sent(_ operation: String) -> UInt64 { stats.backendRequests.first { $0.operation == operation }?.requests ?? 0 }
-        XCTAssertEqual(sent("ListMultipartUploads"), 1, "one sweep of interrupted uploads per store and interval")
-        XCTAssertEqual(sent("HeadBucket"), 9, "each resume still checks the store exists (another node may have destroyed it)")
+        let awaitedSweeps = try await sent(leader, "ListMultipartUploads")
+        XCTAssertEqual(awaitedSweeps, 1, "one sweep of interrupted uploads per store and interval")
+        let awaitedHeads = try await sent(leader, "HeadBucket")
+        XCTAssertEqual(awaitedHeads, 1, "initialize asks whether the bucket exists; the resumes right after it need not")
+        // A HEAD that finds no key need not ask about the bucket it has just seen.
+        let exists = try await leader.jobExists(JobRequest(locator: locator, jobId: "no-such-job")).exists
+        XCTAssertFalse(exists)
+        let awaitedHeadsAfter = try await sent(leader, "HeadBucket")
+        XCTAssertEqual(awaitedHeadsAfter, 1)
         _ = try await leader.destroy(StoreRequest(locator: locator))
         await assertFails(.notFound, kind: .noSuchJobStore) { try await leader.resume(StoreRequest(locator: locator)) }
+    }
+
+    /// Another node destroys the store: this node's workers meet it at their next call, and a
+    /// resume after that asks S3 again.
+    func testAStoreDestroyedByAnotherNodeIsSeen() async throws {
+        let here = try DaemonProcess.withS3()
+        defer { here.stop() }
+        let there = try DaemonProcess.withS3()
+        defer { there.stop() }
+        let locator = newLocator("gone")
+        let local = try here.connect()
+        defer { local.connection.close() }
+        let remote = try there.connect()
+        defer { remote.connection.close() }
+        _ = try await local.initialize(StoreRequest(locator: locator))
+        _ = try await local.createJob(JobBody(locator: locator, jobId: "j", body: [1, 2, 3]))
+        _ = try await remote.resume(StoreRequest(locator: locator))
+        _ = try await remote.destroy(StoreRequest(locator: locator))
+        // The resume may be answered from what this node saw a moment ago; the call after it
+        // goes to S3 and finds the store gone.
+        _ = try? await local.resume(StoreRequest(locator: locator))
+        await assertFails(.notFound, kind: .noSuchJobStore) { try await local.loadJob(JobRequest(locator: locator, jobId: "j")) }
+        await assertFails(.notFound, kind: .noSuchJobStore) { try await local.resume(StoreRequest(locator: locator)) }
+        // NoSuchBucket ended the sighting: a HEAD that finds nothing asks about the bucket again.
+        await assertFails(.notFound, kind: .noSuchJobStore) { try await local.jobExists(JobRequest(locator: locator, jobId: "j")) }
+    }
+
+    /// A poll of the logs costs what Toil's does: the marker, a listing, the new logs, and the
+    /// marker written back when there were any. The daemon's window (logs from slow clocks)
+    /// travels in the marker's metadata rather than in a second object.
+    func testAPollOfTheLogsReadsOneMarker() async throws {
+        let daemon = try DaemonProcess.withS3()
+        defer { daemon.stop() }
+        let locator = newLocator("logs")
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: Array("one".utf8)))
+        _ = try await client.readLogs(ReadLogsRequest(locator: locator))
+        let gets = try await sent(client, "GetObject"), puts = try await sent(client, "PutObject")
+        _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: Array("two".utf8)))
+        let awaited = try await client.readLogs(ReadLogsRequest(locator: locator)).messages
+        XCTAssertEqual(awaited, [Array("two".utf8)])
+        let getsAfter = try await sent(client, "GetObject"), putsAfter = try await sent(client, "PutObject")
+        XCTAssertEqual(getsAfter - gets, 2, "the marker and the new log")
+        XCTAssertEqual(putsAfter - puts, 2, "the new log and the marker")
+        let idle = try await sent(client, "GetObject")
+        let none = try await client.readLogs(ReadLogsRequest(locator: locator)).messages
+        XCTAssertEqual(none, [])
+        let idleAfter = try await sent(client, "GetObject"), putsIdle = try await sent(client, "PutObject")
+        XCTAssertEqual(idleAfter - idle, 1, "a poll with nothing new reads the marker only")
+        XCTAssertEqual(putsIdle - putsAfter, 0, "and writes nothing")
+        _ = try await client.destroy(StoreRequest(locator: locator))
     }
 }

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""A TCP relay on 127.0.0.1 that makes loopback look like a wide-area link, and counts what
+crosses it: this kernel has no `netem`, so the delay is added here, in userspace.
+
+usage: wan_relay.py UPSTREAM_HOST:PORT [--delay-ms D] [--rate-mbit R] [--http]
+
+Every segment read from either side is held for D ms before it is written to the other (so a
+round trip costs 2·D on top of loopback), in order, without serialising the segments behind
+each other's delays: a stream keeps flowing at the link's rate. --rate-mbit caps each direction
+of each connection at R Mbit/s (a token bucket). Bytes are relayed untouched, so TLS passes
+through and the handshakes pay the delay as they would on a WAN.
+
+--http also reads the client's bytes as HTTP/1.1 requests (the relay must then stand where the
+traffic is plain, e.g. between a TLS terminator and the S3 server) and counts them by S3
+operation, from the method, the path and the query, as AWS names them.
+
+Prints the listening port, then the control port, one per line. A line to the control port,
+`counts` or `reset`, is answered with one line of JSON: connections, bytes each way, and with
+--http the requests by operation (`reset` answers the counts and zeroes them)."""
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import urllib.parse
+
+QUEUE_LIMIT = 16 << 20  # bytes held per direction before reading from the sender pauses
+
+
+class Counts:
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.connections = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.requests = {}
+        self.by_prefix = {}
+
+    def as_dict(self):
+        return {"connections": self.connections, "bytes_up": self.bytes_up, "bytes_down": self.bytes_down,
+                "requests": dict(sorted(self.requests.items())), "total_requests": sum(self.requests.values()),
+                "by_prefix": dict(sorted(self.by_prefix.items()))}
+
+
+def key_prefix(target: str) -> str:
+    """Where in the bucket a request goes, for telling the job store's kinds of object apart:
+    the key's first path segment (jobs/, files-flat/, ...), a root key's own name (a shared
+    file), or the bucket's sub-resource."""
+    parsed = urllib.parse.urlsplit(target)
+    parts = parsed.path.lstrip("/").split("/", 2)
+    if len(parts) < 2 or not parts[1]:
+        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        prefix = (query.get("prefix") or [""])[0].split("/", 1)[0]
+        return "bucket" + (f" prefix={prefix}" if prefix else "")
+    return parts[1] + "/" if len(parts) > 2 else urllib.parse.unquote(parts[1])
+
+
+COUNTS = Counts()
+
+
+def s3_operation(method: str, target: str, headers: dict) -> str:
+    """The S3 operation a path-style request is (AWS's names)."""
+    parsed = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    parts = parsed.path.lstrip("/").split("/", 1)
+    bucket, key = parts[0], (parts[1] if len(parts) > 1 else "")
+    copy = "x-amz-copy-source" in headers
+    if not bucket:
+        return "ListBuckets"
+    if not key:
+        for sub, names in (("uploads", {"GET": "ListMultipartUploads"}),
+                           ("delete", {"POST": "DeleteObjects"}),
+                           ("location", {"GET": "GetBucketLocation"}),
+                           ("encryption", {"PUT": "PutBucketEncryption", "GET": "GetBucketEncryption"}),
+                           ("versioning", {"GET": "GetBucketVersioning", "PUT": "PutBucketVersioning"}),
+                           ("tagging", {"GET": "GetBucketTagging", "PUT": "PutBucketTagging"}),
+                           ("publicAccessBlock", {"DELETE": "DeletePublicAccessBlock", "PUT": "PutPublicAccessBlock"}),
+                           ("policy", {"PUT": "PutBucketPolicy", "GET": "GetBucketPolicy"}),
+                           ("versions", {"GET": "ListObjectVersions"})):
+            if sub in query and method in names:
+                return names[method]
+        return {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket",
+                "GET": "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"}.get(method, method + " bucket")
+    if "uploadId" in query:
+        if method == "PUT":
+            return "UploadPartCopy" if copy else "UploadPart"
+        return {"POST": "CompleteMultipartUpload", "DELETE": "AbortMultipartUpload", "GET": "ListParts"}.get(method, method + " upload")
+    if "uploads" in query and method == "POST":
+        return "CreateMultipartUpload"
+    if "tagging" in query:
+        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging"}.get(method, method + " tagging")
+    if "acl" in query:
+        return {"GET": "GetObjectAcl", "PUT": "PutObjectAcl"}.get(method, method + " acl")
+    if method == "PUT":
+        return "CopyObject" if copy else "PutObject"
+    return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method + " object")
+
+
+class RequestReader:
+    """Follows HTTP/1.1 requests through a byte stream fed in arbitrary pieces: headers, then a
+    body of Content-Length bytes or in chunks. Only watches; never changes the bytes."""
+
+    def __init__(self):
+        self.buffer = b""
+        self.state = "head"
+        self.remaining = 0
+
+    def feed(self, data: bytes):
+        self.buffer += data
+        while True:
+            if self.state == "head":
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head, self.buffer = self.buffer[:end].decode("latin-1"), self.buffer[end + 4:]
+                lines = head.split("\r\n")
+                method, target = lines[0].split(" ")[:2]
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                op = s3_operation(method, target, headers)
+                COUNTS.requests[op] = COUNTS.requests.get(op, 0) + 1
+                where = f"{op} {key_prefix(target)}"
+                COUNTS.by_prefix[where] = COUNTS.by_prefix.get(where, 0) + 1
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    self.state = "chunk-size"
+                else:
+                    self.remaining = int(headers.get("content-length", "0") or 0)
+                    self.state = "body" if self.remaining else "head"
+            elif self.state == "body":
+                taken = min(self.remaining, len(self.buffer))
+                self.buffer, self.remaining = self.buffer[taken:], self.remaining - taken
+                if self.remaining:
+                    return
+                self.state = "head"
+            elif self.state == "chunk-size":
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                size = int(self.buffer[:end].split(b";")[0], 16)
+                self.buffer = self.buffer[end + 2:]
+                if size == 0:
+                    self.state = "trailers"
+                else:
+                    self.remaining, self.state = size + 2, "chunk"  # the data and its CRLF
+            elif self.state == "chunk":
+                taken = min(self.remaining, len(self.buffer))
+                self.buffer, self.remaining = self.buffer[taken:], self.remaining - taken
+                if self.remaining:
+                    return
+                self.state = "chunk-size"
+            elif self.state == "trailers":
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+                if not line:
+                    self.state = "head"
+
+
+async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher):
+    """One direction: read, hold each segment `delay` seconds, write, at most `rate` bytes/s."""
+    loop = asyncio.get_running_loop()
+    queue = asyncio.Queue()
+    held = {"bytes": 0}
+    room = asyncio.Event()
+    room.set()
+
+    async def receive():
+        nonlocal watcher
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                if up:
+                    COUNTS.bytes_up += len(data)
+                else:
+                    COUNTS.bytes_down += len(data)
+                if watcher is not None:
+                    try:
+                        watcher.feed(data)
+                    except Exception as error:
+                        print(f"wan_relay: not HTTP, no longer counted: {error!r}", file=sys.stderr, flush=True)
+                        watcher = None  # not HTTP after all: stop counting, keep relaying
+                held["bytes"] += len(data)
+                queue.put_nowait((loop.time() + delay, data))
+                if held["bytes"] > QUEUE_LIMIT:
+                    room.clear()
+                    await room.wait()
+        except (ConnectionError, OSError):
+            pass
+        queue.put_nowait((loop.time() + delay, None))
+
+    async def send():
+        sent_at, budget = loop.time(), 0.0
+        try:
+            while True:
+                due, data = await queue.get()
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if data is None:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    break
+                if rate:
+                    now = loop.time()
+                    budget = max(0.0, budget - (now - sent_at) * rate) + len(data)
+                    sent_at = now
+                    if budget > rate * 0.01:
+                        await asyncio.sleep((budget - rate * 0.01) / rate)
+                writer.write(data)
+                await writer.drain()
+                held["bytes"] -= len(data)
+                if held["bytes"] <= QUEUE_LIMIT:
+                    room.set()
+        except (ConnectionError, OSError):
+            writer.transport.abort()
+
+    await asyncio.gather(receive(), send())
+
+
+async def relay(client_reader, client_writer, upstream, delay, rate, http):
+    COUNTS.connections += 1
+    try:
+        server_reader, server_writer = await asyncio.open_connection(*upstream)
+    except OSError:
+        client_writer.transport.abort()
+        return
+    for w in (client_writer, server_writer):
+        w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    watcher = RequestReader() if http else None
+    try:
+        await asyncio.gather(pipe(client_reader, server_writer, delay, rate, True, watcher),
+                             pipe(server_reader, client_writer, delay, rate, False, None))
+    finally:
+        for w in (client_writer, server_writer):
+            w.close()
+
+
+async def control(reader, writer):
+    try:
+        while line := (await reader.readline()).strip():
+            answer = COUNTS.as_dict()
+            if line == b"reset":
+                COUNTS.reset()
+            writer.write((json.dumps(answer) + "\n").encode())
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("upstream")
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--rate-mbit", type=float, default=0.0)
+    parser.add_argument("--http", action="store_true")
+    args = parser.parse_args()
+    host, _, port = args.upstream.rpartition(":")
+    upstream = (host, int(port))
+    delay, rate = args.delay_ms / 1000.0, args.rate_mbit * 125000.0
+    server = await asyncio.start_server(lambda r, w: relay(r, w, upstream, delay, rate, args.http), "127.0.0.1", 0)
+    controller = await asyncio.start_server(control, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    print(controller.sockets[0].getsockname()[1], flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    os._exit(0)  # at once: the connections' tasks need no orderly cancelling
+
+
+if __name__ == "__main__":
+    # Spawned from a thread that blocks signals, this process would ignore SIGTERM.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    asyncio.run(main())
