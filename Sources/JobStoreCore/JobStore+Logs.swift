@@ -9,10 +9,12 @@ import ObjectStore
 /// and, with it, the keys it read within `logClockSkewTolerance` of the marker: a log that
 /// arrives late with an older timestamp is still delivered, exactly once.
 ///
-/// That window travels in the marker's own metadata, so a poll of the logs costs one GET of the
-/// marker and a listing, as Toil's does (Toil's leader polls every few seconds; at 20 ms a
-/// request a second object was ~20 % of a sort workflow's log traffic). A window too large for
-/// S3's 2 KB of metadata goes to a `.jobstored` object beside the marker, named in the metadata.
+/// A poll of the logs costs one GET of the marker and a listing, as Toil's does (Toil's leader
+/// polls every few seconds; at 20 ms a request, reading the window too was ~20 % of a sort
+/// workflow's log requests). The window travels in the marker's own metadata when it fits in
+/// S3's 2 KB of metadata, else in a `.jobstored` object beside the marker, named in the
+/// metadata by a token of that write; the daemon that wrote it remembers the window, so while
+/// the marker names its token nothing more is read.
 extension JobStore {
     struct LogState: Codable {
         var marker: String
@@ -68,10 +70,10 @@ extension JobStore {
         defer { logLock.unlock() }
         let markerSink = MemorySink(limit: 4096)
         var marker = ""
-        var markerMetadata: [String: String] = [:]
+        var markerInfo: ObjectInfo?
         do {
-            markerMetadata = try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker),
-                                             sseKey: sseKey).metadata
+            markerInfo = try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker),
+                                         sseKey: sseKey)
             marker = String(decoding: markerSink.bytes, as: UTF8.self)
         } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
         if marker == "0" { marker = "" }
@@ -80,8 +82,11 @@ extension JobStore {
         // without our metadata was written by Toil, or by a daemon that kept the window in the
         // `.jobstored` object only, so that object is the one to ask.
         var recent = Set<String>()
-        if !marker.isEmpty {
-            if let inline = markerMetadata[Keys.Meta.logRecent], inline != Self.logStateInObject {
+        if !marker.isEmpty, let markerInfo {
+            let named = markerInfo.metadata[Keys.Meta.logRecent]
+            if let last = lastLogWindow, named == Self.logStateInObject + last.token, last.state.marker == marker {
+                recent = Set(last.state.recent)
+            } else if let inline = named, !inline.hasPrefix(Self.logStateInObject) {
                 recent = Self.decodeLogWindow(inline)
             } else if let state = try loadLogState(sseKey: sseKey), state.marker == marker {
                 recent = Set(state.recent)
@@ -122,20 +127,24 @@ extension JobStore {
             let floor = Self.shiftedLogKey(newMarker, by: -logClockSkewTolerance) ?? newMarker
             var window = recent.union(readKeys).filter { $0 > floor }
             window.insert(newMarker)
-            var inline = Self.encodeLogWindow(window)
-            if inline == nil {
-                try putChecked(Keys.shared + Keys.logState,
-                               MemorySource([UInt8](try JSONEncoder().encode(LogState(marker: newMarker, recent: window.sorted())))),
-                               sseKey: sseKey)
+            let state = LogState(marker: newMarker, recent: window.sorted())
+            lastLogWindow = nil  // whatever happens to these writes, the remembered window is no longer current
+            var named = Self.encodeLogWindow(window)
+            let token = UUID().uuidString.lowercased()
+            if named == nil {
+                try putChecked(Keys.shared + Keys.logState, MemorySource([UInt8](try JSONEncoder().encode(state))), sseKey: sseKey)
+                named = Self.logStateInObject + token
             }
             try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)),
-                           metadata: [Keys.Meta.logRecent: inline ?? Self.logStateInObject], sseKey: sseKey)
+                           metadata: [Keys.Meta.logRecent: named!], sseKey: sseKey)
+            if named!.hasPrefix(Self.logStateInObject) { lastLogWindow = (token, state) }
         }
         return LogPage(messages: messages, nextPageToken: more ? "more" : "")
     }
 
-    /// The marker's metadata value saying the window is in the `.jobstored` object.
-    static let logStateInObject = "object"
+    /// The marker's metadata value saying the window is in the `.jobstored` object (then
+    /// followed by the token of the write).
+    static let logStateInObject = "object:"
     /// Room for the window in the marker's metadata (S3 allows 2 KB of user metadata in all).
     static let inlineLogWindowLimit = 1536
 

@@ -20,6 +20,10 @@ public final class JobStore: @unchecked Sendable {
     /// file id → object key; a flat id's key needs a listing to find, and never changes.
     private var fileKeys: [String: String] = [:]
     let logLock = NSLock()
+    /// The log window this daemon last wrote to the `.jobstored` object, with the token the
+    /// marker's metadata named it by: while the marker still names it, the window need not be
+    /// read back (under logLock).
+    var lastLogWindow: (token: String, state: LogState)?
     /// Job bodies kept for revalidation (remote stores only: a local read is as cheap).
     let jobBodies: JobBodyCache?
     /// Logs written up to this many seconds behind the newest log read are still delivered.
@@ -90,6 +94,9 @@ public final class JobStore: @unchecked Sendable {
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }
         jobBodies?.forgetAll()
+        logLock.lock()
+        lastLogWindow = nil
+        logLock.unlock()
         if let cache, let identity = store.cacheIdentity { cache.invalidate(store: identity, bucket: bucket) }
         lock.lock()
         fileKeys = [:]

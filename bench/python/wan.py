@@ -136,6 +136,7 @@ def run(workflow, store, endpoint, ca, counter_ctl, wan_ctl):
         row["tls_handshakes"] = s.s3_session.tls_handshakes
         row["tls_sessions_resumed"] = s.s3_session.tls_sessions_resumed
         row["daemon_requests"] = {b.operation: b.requests for b in s.backend_requests}
+        row["rpcs"] = {m.method: m.calls for m in s.methods}
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     else:
@@ -155,11 +156,11 @@ def main():
         for workflow in workflows:
             # Alternate which store goes first, so neither always meets a warmer machine.
             order = ["jobstored", "toil"] if len(rows) % 4 == 0 else ["toil", "jobstored"]
-            for store in order:
+            for store in [s for s in order if s in os.environ.get("STORES", "jobstored,toil").split(",")]:
                 row = run(workflow, store, endpoint, ca, counter_ctl, wan_ctl)
                 row["rtt_ms"] = rtt
                 rows.append(row)
-                print(json.dumps({k: v for k, v in row.items() if k not in ("by_operation", "by_prefix", "daemon_requests", "log_tail")}),
+                print(json.dumps({k: v for k, v in row.items() if k not in ("by_operation", "by_prefix", "daemon_requests", "rpcs", "log_tail")}),
                       file=sys.stderr, flush=True)
                 if not row["ok"]:
                     print(row["log_tail"], file=sys.stderr)
@@ -186,7 +187,9 @@ def report(rows):
     for r in rows:
         if r["store"] != "jobstored":
             continue
-        t = next(o for o in rows if o["store"] == "toil" and o["workflow"] == r["workflow"] and o["rtt_ms"] == r["rtt_ms"])
+        t = next((o for o in rows if o["store"] == "toil" and o["workflow"] == r["workflow"] and o["rtt_ms"] == r["rtt_ms"]), None)
+        if t is None:
+            continue
         print(f"| {r['workflow']} | {r['rtt_ms']:g} ms | {r['wall_s'] / t['wall_s']:.2f}× | {r['s3_requests'] / t['s3_requests']:.2f}× | "
               f"{r['bytes_from_s3'] / max(1, t['bytes_from_s3']):.2f}× |")
     print()
