@@ -14,9 +14,10 @@ through and the handshakes pay the delay as they would on a WAN.
 traffic is plain, e.g. between a TLS terminator and the S3 server) and counts them by S3
 operation, from the method, the path and the query, as AWS names them.
 
-Prints the listening port, then the control port, one per line. A line to the control port,
-`counts` or `reset`, is answered with one line of JSON: connections, bytes each way, and with
---http the requests by operation (`reset` answers the counts and zeroes them)."""
+Prints the listening port, then the control port, one per line (--port-file FILE: also writes
+"PORT PID CONTROL_PORT" to FILE). A line to the control port, `counts` or `reset`, is answered
+with one line of JSON: connections, bytes each way, and with --http the requests by operation
+and by key prefix (`reset` answers the counts and zeroes them); `GET /counts` over HTTP too."""
 import argparse
 import asyncio
 import json
@@ -245,12 +246,23 @@ async def relay(client_reader, client_writer, upstream, delay, rate, http):
 
 
 async def control(reader, writer):
+    """`counts` or `reset` lines, each answered with a JSON line; or one HTTP GET of /counts or
+    /reset, answered as HTTP (for tests that speak only HTTP)."""
     try:
         while line := (await reader.readline()).strip():
-            answer = COUNTS.as_dict()
-            if line == b"reset":
+            http = line.startswith(b"GET /")
+            command = line.split(b" ")[1].lstrip(b"/") if http else line
+            answer = (json.dumps(COUNTS.as_dict()) + "\n").encode()
+            if command == b"reset":
                 COUNTS.reset()
-            writer.write((json.dumps(answer) + "\n").encode())
+            if http:
+                while (await reader.readline()).strip():
+                    pass
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             + f"Content-Length: {len(answer)}\r\n\r\n".encode() + answer)
+                await writer.drain()
+                break
+            writer.write(answer)
             await writer.drain()
     finally:
         writer.close()
@@ -262,14 +274,26 @@ async def main():
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--rate-mbit", type=float, default=0.0)
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--port-file", help='also write "PORT PID CONTROL_PORT" there, once listening')
     args = parser.parse_args()
     host, _, port = args.upstream.rpartition(":")
     upstream = (host, int(port))
     delay, rate = args.delay_ms / 1000.0, args.rate_mbit * 125000.0
-    server = await asyncio.start_server(lambda r, w: relay(r, w, upstream, delay, rate, args.http), "127.0.0.1", 0)
+    connections = set()  # the loop holds tasks weakly: a connection's task is held here
+
+    def accepted(reader, writer):
+        task = asyncio.ensure_future(relay(reader, writer, upstream, delay, rate, args.http))
+        connections.add(task)
+        task.add_done_callback(connections.discard)
+
+    server = await asyncio.start_server(accepted, "127.0.0.1", 0)
     controller = await asyncio.start_server(control, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     print(controller.sockets[0].getsockname()[1], flush=True)
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(f"{server.sockets[0].getsockname()[1]} {os.getpid()} {controller.sockets[0].getsockname()[1]}")
+        os.rename(args.port_file + ".tmp", args.port_file)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
