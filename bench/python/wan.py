@@ -10,8 +10,12 @@ The first relay's connection count is the TLS handshakes (boto3 resumes no sessi
 daemon's own count of full and resumed handshakes comes from its Stats). Each run gets a fresh
 daemon (cold cache, zeroed Stats) or, for Toil's store, nothing shared but the S3 server.
 
+Once per workflow it also runs on Toil's file: store (no network at all): the floor, Toil's own
+work, so that what the store costs is the difference.
+
 usage: wan.py S3_ENDPOINT JOBSTORED RTT_MS... (env: JOBSTORE_TEST_S3_ACCESS_KEY/SECRET_KEY;
-WORKFLOWS=sort,fanout; SORT_LINES, FANOUT_MIB, FANOUT_READERS; OUT=FILE for the JSON)"""
+WORKFLOWS=sort,fanout; STORES=jobstored,toil,file; SORT_LINES, SORT_N, FANOUT_MIB,
+FANOUT_READERS; OUT=FILE for the JSON)"""
 import json
 import os
 import shutil
@@ -115,6 +119,8 @@ def run(workflow, store, endpoint, ca, counter_ctl, wan_ctl):
         process, sock = daemon(endpoint, ca, run_dir)
         env["JOBSTORED_SOCKET"] = sock
         locator = f"jobstored:aws:us-east-1:{name}"
+    elif store == "file":  # the floor: Toil's own work, on a local directory store
+        locator = os.path.join(run_dir, "store")
     else:
         env.update(AWS_ENDPOINT_URL=endpoint, AWS_CA_BUNDLE=ca)
         locator = f"aws:us-east-1:{name}"
@@ -149,14 +155,18 @@ def main():
     counter_port, counter_ctl = relay(S3_ENDPOINT.split("://", 1)[1], http=True)
     tls_port, ca, _ = tls_rig(counter_port)
     rows = []
+    pairs = 0
     workflows = os.environ.get("WORKFLOWS", "sort,fanout").split(",")
     for rtt in RTTS:
         wan_port, wan_ctl = relay(f"127.0.0.1:{tls_port}", delay_ms=rtt / 2)
         endpoint = f"https://127.0.0.1:{wan_port}"
         for workflow in workflows:
             # Alternate which store goes first, so neither always meets a warmer machine.
-            order = ["jobstored", "toil"] if len(rows) % 4 == 0 else ["toil", "jobstored"]
-            for store in [s for s in order if s in os.environ.get("STORES", "jobstored,toil").split(",")]:
+            order = ["jobstored", "toil"] if pairs % 2 == 0 else ["toil", "jobstored"]
+            pairs += 1
+            if rtt == RTTS[0]:
+                order.append("file")  # no network: once per workflow
+            for store in [s for s in order if s in os.environ.get("STORES", "jobstored,toil,file").split(",")]:
                 row = run(workflow, store, endpoint, ca, counter_ctl, wan_ctl)
                 row["rtt_ms"] = rtt
                 rows.append(row)
@@ -180,6 +190,10 @@ def report(rows):
         hs = f"{r['tls_handshakes']}" + (f" ({r['tls_handshakes'] / per:.2f})" if per else "")
         print(f"| {r['workflow']} | {r['rtt_ms']:g} ms | {r['store']} | {r['wall_s']:.1f} | {r['s3_requests']} | "
               f"{r['bytes_from_s3'] / 2**20:.1f} | {r['bytes_to_s3'] / 2**20:.1f} | {hs} |")
+    print()
+    for r in rows:
+        if r["store"] == "file":
+            print(f"floor (Toil's own work, on its file: store): {r['workflow']} {r['wall_s']:.1f} s")
     print()
     print("ratios, jobstored / Toil's aws: store (goals at 20 ms: wall ≤ 0.5, requests ≤ 0.4):")
     print("| workflow | RTT | wall | S3 requests | bytes from S3 |")
