@@ -129,15 +129,14 @@ extension JobStore {
             window.insert(newMarker)
             let state = LogState(marker: newMarker, recent: window.sorted())
             lastLogWindow = nil  // whatever happens to these writes, the remembered window is no longer current
-            var named = Self.encodeLogWindow(window)
+            let inline = Self.encodeLogWindow(window)
             let token = UUID().uuidString.lowercased()
-            if named == nil {
+            if inline == nil {
                 try putChecked(Keys.shared + Keys.logState, MemorySource([UInt8](try JSONEncoder().encode(state))), sseKey: sseKey)
-                named = Self.logStateInObject + token
             }
             try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)),
-                           metadata: [Keys.Meta.logRecent: named!], sseKey: sseKey)
-            if named!.hasPrefix(Self.logStateInObject) { lastLogWindow = (token, state) }
+                           metadata: [Keys.Meta.logRecent: inline ?? Self.logStateInObject + token], sseKey: sseKey)
+            if inline == nil { lastLogWindow = (token, state) }
         }
         return LogPage(messages: messages, nextPageToken: more ? "more" : "")
     }

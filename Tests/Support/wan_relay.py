@@ -108,7 +108,20 @@ class RequestReader:
     def __init__(self):
         self.buffer = b""
         self.state = "head"
-        self.remaining = 0
+        self.remaining = 0  # bytes to pass over in state "skip", then `after`
+        self.after = "head"
+
+    def skip(self, count: int, then: str):
+        self.remaining, self.after = count, then
+        self.state = "skip" if count else then
+
+    def line(self):
+        """The next CRLF-ended line, or None until it has arrived whole."""
+        end = self.buffer.find(b"\r\n")
+        if end < 0:
+            return None
+        line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+        return line
 
     def feed(self, data: bytes):
         self.buffer += data
@@ -131,35 +144,26 @@ class RequestReader:
                 if "chunked" in headers.get("transfer-encoding", "").lower():
                     self.state = "chunk-size"
                 else:
-                    self.remaining = int(headers.get("content-length", "0") or 0)
-                    self.state = "body" if self.remaining else "head"
-            elif self.state == "body":
+                    self.skip(int(headers.get("content-length", "0") or 0), "head")
+            elif self.state == "skip":
                 taken = min(self.remaining, len(self.buffer))
                 self.buffer, self.remaining = self.buffer[taken:], self.remaining - taken
                 if self.remaining:
                     return
-                self.state = "head"
+                self.state = self.after
             elif self.state == "chunk-size":
-                end = self.buffer.find(b"\r\n")
-                if end < 0:
+                line = self.line()
+                if line is None:
                     return
-                size = int(self.buffer[:end].split(b";")[0], 16)
-                self.buffer = self.buffer[end + 2:]
+                size = int(line.split(b";")[0], 16)
                 if size == 0:
                     self.state = "trailers"
                 else:
-                    self.remaining, self.state = size + 2, "chunk"  # the data and its CRLF
-            elif self.state == "chunk":
-                taken = min(self.remaining, len(self.buffer))
-                self.buffer, self.remaining = self.buffer[taken:], self.remaining - taken
-                if self.remaining:
-                    return
-                self.state = "chunk-size"
+                    self.skip(size + 2, "chunk-size")  # the data and its CRLF
             elif self.state == "trailers":
-                end = self.buffer.find(b"\r\n")
-                if end < 0:
+                line = self.line()
+                if line is None:
                     return
-                line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
                 if not line:
                     self.state = "head"
 
