@@ -1717,6 +1717,51 @@ void   jobstore__s3_session_stats__free_unpacked
   assert(message->base.descriptor == &jobstore__s3_session_stats__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   jobstore__s3_outage_stats__init
+                     (Jobstore__S3OutageStats         *message)
+{
+  static const Jobstore__S3OutageStats init_value = JOBSTORE__S3_OUTAGE_STATS__INIT;
+  *message = init_value;
+}
+size_t jobstore__s3_outage_stats__get_packed_size
+                     (const Jobstore__S3OutageStats *message)
+{
+  assert(message->base.descriptor == &jobstore__s3_outage_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t jobstore__s3_outage_stats__pack
+                     (const Jobstore__S3OutageStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &jobstore__s3_outage_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t jobstore__s3_outage_stats__pack_to_buffer
+                     (const Jobstore__S3OutageStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &jobstore__s3_outage_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Jobstore__S3OutageStats *
+       jobstore__s3_outage_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Jobstore__S3OutageStats *)
+     protobuf_c_message_unpack (&jobstore__s3_outage_stats__descriptor,
+                                allocator, len, data);
+}
+void   jobstore__s3_outage_stats__free_unpacked
+                     (Jobstore__S3OutageStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &jobstore__s3_outage_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   jobstore__cache_stats__init
                      (Jobstore__CacheStats         *message)
 {
@@ -4327,7 +4372,7 @@ const ProtobufCMessageDescriptor jobstore__stats_response__descriptor =
   (ProtobufCMessageInit) jobstore__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descriptors[6] =
+static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descriptors[7] =
 {
   {
     "connections_opened",
@@ -4401,10 +4446,23 @@ static const ProtobufCFieldDescriptor jobstore__s3_session_stats__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "outages",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Jobstore__S3SessionStats, n_outages),
+    offsetof(Jobstore__S3SessionStats, outages),
+    &jobstore__s3_outage_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned jobstore__s3_session_stats__field_indices_by_name[] = {
   4,   /* field[4] = ca_bundle */
   0,   /* field[0] = connections_opened */
+  6,   /* field[6] = outages */
   1,   /* field[1] = requests_on_open_connections */
   2,   /* field[2] = tls_handshakes */
   5,   /* field[5] = tls_sessions_resumed */
@@ -4413,7 +4471,7 @@ static const unsigned jobstore__s3_session_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange jobstore__s3_session_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor =
 {
@@ -4423,11 +4481,192 @@ const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor =
   "Jobstore__S3SessionStats",
   "jobstore",
   sizeof(Jobstore__S3SessionStats),
-  6,
+  7,
   jobstore__s3_session_stats__field_descriptors,
   jobstore__s3_session_stats__field_indices_by_name,
   1,  jobstore__s3_session_stats__number_ranges,
   (ProtobufCMessageInit) jobstore__s3_session_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor jobstore__s3_outage_stats__field_descriptors[12] =
+{
+  {
+    "endpoint",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, endpoint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unreachable",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, unreachable),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unreachable_since_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, unreachable_since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unreachable_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, unreachable_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cause",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, cause),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outages",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, outages),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "longest_outage_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, longest_outage_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_waited",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, calls_waited),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_waiting",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, calls_waiting),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "longest_wait_ms",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, longest_wait_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_failed",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, calls_failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tolerance_ms",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Jobstore__S3OutageStats, tolerance_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned jobstore__s3_outage_stats__field_indices_by_name[] = {
+  10,   /* field[10] = calls_failed */
+  7,   /* field[7] = calls_waited */
+  8,   /* field[8] = calls_waiting */
+  4,   /* field[4] = cause */
+  0,   /* field[0] = endpoint */
+  6,   /* field[6] = longest_outage_ms */
+  9,   /* field[9] = longest_wait_ms */
+  5,   /* field[5] = outages */
+  11,   /* field[11] = tolerance_ms */
+  1,   /* field[1] = unreachable */
+  3,   /* field[3] = unreachable_ms */
+  2,   /* field[2] = unreachable_since_unix_ms */
+};
+static const ProtobufCIntRange jobstore__s3_outage_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 12 }
+};
+const ProtobufCMessageDescriptor jobstore__s3_outage_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "jobstore.S3OutageStats",
+  "S3OutageStats",
+  "Jobstore__S3OutageStats",
+  "jobstore",
+  sizeof(Jobstore__S3OutageStats),
+  12,
+  jobstore__s3_outage_stats__field_descriptors,
+  jobstore__s3_outage_stats__field_indices_by_name,
+  1,  jobstore__s3_outage_stats__number_ranges,
+  (ProtobufCMessageInit) jobstore__s3_outage_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor jobstore__cache_stats__field_descriptors[18] =

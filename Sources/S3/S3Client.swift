@@ -45,11 +45,14 @@ public final class S3Client: @unchecked Sendable {
     public let counters: S3RequestCounters
     /// When each bucket last answered as existing (see BucketSightings for what that allows).
     public let sightings = BucketSightings()
+    /// Whether the endpoint can be reached, shared by every client of the endpoint.
+    public let reachability: S3Reachability
     private let credentials: @Sendable () throws -> AWSCredentials
 
     public init(endpoint: Endpoint, session: CurlSession, rate: AdaptiveRate = AdaptiveRate(),
-                counters: S3RequestCounters = S3RequestCounters(),
+                counters: S3RequestCounters = S3RequestCounters(), reachability: S3Reachability? = nil,
                 credentials: @escaping @Sendable () throws -> AWSCredentials) {
+        self.reachability = reachability ?? S3Reachability(endpoint: endpoint.url.absoluteString, tolerance: 0)
         self.endpoint = endpoint
         self.session = session
         self.rate = rate
@@ -60,13 +63,22 @@ public final class S3Client: @unchecked Sendable {
     /// Sends one signed request, retrying retryable failures with full-jitter backoff (honouring
     /// Retry-After) and signing every attempt afresh; non-2xx answers become `S3Error` unless
     /// `accept` lists them. Every S3 call used here is idempotent, so a retry is always safe.
+    ///
+    /// When S3 cannot be reached (see `S3Reachability`), the call waits for the outage to end
+    /// rather than spend its attempts: a refused or unresolvable connection, a TLS handshake
+    /// failing after the endpoint answered before, or `maxAttempts` failures in a row that got
+    /// no answer from S3 itself (resets, timeouts, a gateway's 502/503/504).
     @discardableResult
     public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
                      headers: [(String, String)] = [], body: ArraySlice<UInt8> = [], accept: Set<Int> = [],
                      expectedResponseBytes: Int = 0) throws -> CurlSession.Response {
         var attempt = 0
+        var ordinaryFailures = 0
+        var metOutage: Double?
         let operation = S3Operation.name(method: method, hasKey: key != nil, query: query, headers: headers)
         while true {
+            let ticket = try reachability.admit(metSince: metOutage)
+            metOutage = ticket.waitingSince
             let started = DispatchTime.now().uptimeNanoseconds
             func count(_ update: (inout S3RequestCounters.Figures) -> Void) {
                 let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
@@ -82,6 +94,8 @@ public final class S3Client: @unchecked Sendable {
                 rate.admit()
                 let response = try sendOnce(method, bucket: bucket, key: key, query: query, headers: headers, body: body,
                                             accept: accept, expectedResponseBytes: expectedResponseBytes, firstAttempt: attempt == 0)
+                reachability.settle(ticket, .answered)
+                reachability.finished(ticket)
                 rate.succeeded()
                 count {
                     $0.bytesReceived += UInt64(response.body.count)
@@ -89,21 +103,35 @@ public final class S3Client: @unchecked Sendable {
                 }
                 return response
             } catch let failure as RetryableFailure {
-                if failure.throttle { rate.throttled() }
                 attempt += 1
-                let last = attempt >= maxAttempts
+                if let why = failure.unreachable, reachability.enabled,
+                   failure.noConnection || ticket.probe || reachability.isUnreachable || ordinaryFailures + 1 >= maxAttempts {
+                    // S3 is away: the session's state now, and this call waits for it to end.
+                    reachability.settle(ticket, .unreachable(why))
+                    metOutage = metOutage ?? S3Reachability.now()
+                    count { $0.retries += 1 }
+                    continue
+                }
+                reachability.settle(ticket, failure.unreachable == nil ? .answered : .none)
+                if failure.throttle { rate.throttled() }
+                ordinaryFailures += 1
+                let last = ordinaryFailures >= maxAttempts
                 count {
                     if failure.throttle { $0.throttled += 1 }
                     if last { $0.errors += 1 } else { $0.retries += 1 }
                 }
                 guard !last else {
+                    reachability.finished(ticket)
                     if var e = failure.error as? S3Error { e.attempts = attempt; throw e }
                     throw failure.error
                 }
-                let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(attempt, 20))))
+                let jitter = Double.random(in: 0...min(backoffCap, backoffBase * Double(1 << min(ordinaryFailures, 20))))
                 let delay = max(jitter, failure.retryAfter ?? 0)
                 usleep(useconds_t(min(delay, backoffCap) * 1_000_000))
             } catch {
+                // An S3 error answer or a refused certificate: the endpoint answered.
+                reachability.settle(ticket, error is S3Error || error is CertificateRefused ? .answered : .none)
+                reachability.finished(ticket)
                 count { $0.errors += 1 }
                 if var e = error as? S3Error { e.attempts = attempt + 1; throw e }
                 throw error
@@ -123,6 +151,10 @@ public final class S3Client: @unchecked Sendable {
         let retryAfter: Double?
         /// The server asked the whole session to slow down (503, 429, SlowDown).
         var throttle = false
+        /// Why S3 itself gave no answer (a transport failure, a gateway's 502/503/504); nil when it did.
+        var unreachable: String?
+        /// No connection could be made at all: an outage at once, not after `maxAttempts`.
+        var noConnection = false
     }
 
     private func sendOnce(_ method: String, bucket: String, key: String?, query: [(String, String)],
@@ -148,7 +180,8 @@ public final class S3Client: @unchecked Sendable {
             // A certificate refused now will be refused again: fail at once, naming the endpoint.
             throw CertificateRefused(endpoint: endpoint.url.absoluteString, transport: e, tls: session.tls)
         } catch let e as CurlSession.TransportError {
-            throw RetryableFailure(error: e, retryAfter: nil)
+            throw RetryableFailure(error: e, retryAfter: nil, unreachable: e.description,
+                                   noConnection: Self.isConnectFailure(e, answeredBefore: reachability.hasAnswered))
         }
         if (200..<300).contains(response.status) || accept.contains(response.status) {
             sightings.record(method: method, bucket: bucket, key: key, status: response.status)
@@ -163,7 +196,10 @@ public final class S3Client: @unchecked Sendable {
         if response.status >= 500 || response.status == 429 || ["SlowDown", "RequestTimeout", "BadDigest",
                                                                   "XAmzContentSHA256Mismatch"].contains(error.code) {
             let throttle = response.status == 503 || response.status == 429 || error.code == "SlowDown"
-            throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle)
+            // A 502, 504, or 503 that is not S3's SlowDown: a gateway in front of S3 answered, not S3.
+            let gateway = [502, 503, 504].contains(response.status) && error.code != "SlowDown"
+            throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle,
+                                   unreachable: gateway ? "HTTP \(response.status) from a gateway" : nil)
         }
         // A signature refused once is signed afresh and sent again, once: SeaweedFS under load
         // refused one GET in ~13,000 of a correctly signed request (CI's LoadTests); a wrong
@@ -172,6 +208,17 @@ public final class S3Client: @unchecked Sendable {
             throw RetryableFailure(error: error, retryAfter: nil)
         }
         throw error
+    }
+
+    /// libcurl failures that mean no connection was made: the name did not resolve, the port
+    /// refused, the connect timed out, or (once the endpoint has answered) the TLS handshake failed.
+    static func isConnectFailure(_ e: CurlSession.TransportError, answeredBefore: Bool) -> Bool {
+        switch e.code {
+        case 5, 6, 7: true  // CURLE_COULDNT_RESOLVE_PROXY, _RESOLVE_HOST, _CONNECT
+        case 28: e.message.hasPrefix("Connection timed out") || e.message.hasPrefix("Failed to connect")
+        case 35: answeredBefore  // CURLE_SSL_CONNECT_ERROR
+        default: false
+        }
     }
 
     /// A SigV4 presigned GET URL for the object, valid `expiresIn` seconds.

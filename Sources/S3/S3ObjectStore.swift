@@ -228,6 +228,7 @@ public final class S3ObjectStore: ObjectStore {
         }
         if let e = error as? CurlSession.TransportError { return .unavailable("\(e)") }
         if let e = error as? CertificateRefused { return .unavailable("\(e)") }
+        if let e = error as? S3Unreachable { return .unavailable("\(e)") }
         return .io("\(error)")
     }
 }

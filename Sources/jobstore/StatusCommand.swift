@@ -76,6 +76,7 @@ enum StatusText {
             let trust = t.tlsVerificationDisabled ? "TLS certificates NOT verified (--no-verify-tls)"
                 : t.caBundle.isEmpty ? "TLS verified against the system's CAs" : "TLS verified against \(t.caBundle)"
             line("S3 session: \(t.connectionsOpened) connections opened (\(t.tlsHandshakes) TLS handshakes, \(t.tlsSessionsResumed) resumed), \(t.requestsOnOpenConnections) requests on open connections; \(trust)")
+            for o in t.outages { line(outageLine(o)) }
         }
         if !s.backendRequests.isEmpty {
             let uptime = Double(max(s.uptimeSeconds, 1))
@@ -86,6 +87,18 @@ enum StatusText {
             }
         }
         return out
+    }
+}
+
+extension StatusText {
+    /// One endpoint's reachability: UNREACHABLE with since when and why, or its outages so far.
+    static func outageLine(_ o: S3OutageStats) -> String {
+        func s(_ ms: UInt64) -> String { String(format: "%.1f s", Double(ms) / 1000) }
+        let history = "\(o.outages) outages (longest \(s(o.longestOutageMs))), \(o.callsWaited) calls waited (longest \(s(o.longestWaitMs))), "
+            + "\(o.callsFailed) failed after the tolerance of \(s(o.toleranceMs))"
+        guard o.unreachable else { return "  S3 \(o.endpoint): reachable; \(history)" }
+        let since = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(o.unreachableSinceUnixMs) / 1000))
+        return "  S3 \(o.endpoint): UNREACHABLE since \(since) (\(s(o.unreachableMs))): \(o.cause); \(o.callsWaiting) calls waiting; \(history)"
     }
 }
 

@@ -32,6 +32,19 @@ enum StatusJSON {
                 "evictions": c.evictions, "invalidations": c.invalidations, "corrupt": c.corrupt,
             ] as [String: Any]
         }
+        if let t = s.s3Session {
+            object["s3_session"] = [
+                "connections_opened": t.connectionsOpened, "requests_on_open_connections": t.requestsOnOpenConnections,
+                "tls_handshakes": t.tlsHandshakes, "tls_verification_disabled": t.tlsVerificationDisabled,
+                "ca_bundle": t.caBundle, "tls_sessions_resumed": t.tlsSessionsResumed,
+                "outages": t.outages.map {
+                    ["endpoint": $0.endpoint, "unreachable": $0.unreachable, "unreachable_since_unix_ms": $0.unreachableSinceUnixMs,
+                     "unreachable_ms": $0.unreachableMs, "cause": $0.cause, "outages": $0.outages,
+                     "longest_outage_ms": $0.longestOutageMs, "calls_waited": $0.callsWaited, "calls_waiting": $0.callsWaiting,
+                     "longest_wait_ms": $0.longestWaitMs, "calls_failed": $0.callsFailed, "tolerance_ms": $0.toleranceMs] as [String: Any]
+                },
+            ] as [String: Any]
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

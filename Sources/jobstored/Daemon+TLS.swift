@@ -30,10 +30,21 @@ extension Daemon {
     }
 
     /// Stats' view of the session: connections, handshakes, how certificates are checked.
-    static func s3Session(_ session: CurlSession) -> S3SessionStats {
+    static func s3Session(_ stores: S3Stores) -> S3SessionStats {
+        let session = stores.session
         let c = session.connections.snapshot
         return S3SessionStats(connectionsOpened: c.opened, requestsOnOpenConnections: c.requestsOnOpenConnections,
                               tlsHandshakes: c.tlsHandshakes, tlsVerificationDisabled: !session.tls.verify,
-                              caBundle: session.tls.caBundle ?? "", tlsSessionsResumed: c.tlsSessionsResumed)
+                              caBundle: session.tls.caBundle ?? "", tlsSessionsResumed: c.tlsSessionsResumed,
+                              outages: stores.reachability.map(outageStats))
+    }
+
+    static func outageStats(_ r: S3Reachability.Snapshot) -> S3OutageStats {
+        func ms(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1000).rounded()) }
+        return S3OutageStats(endpoint: r.endpoint, unreachable: r.unreachableSince != nil,
+                             unreachableSinceUnixMs: r.unreachableSince.map { ms($0.timeIntervalSince1970) } ?? 0,
+                             unreachableMs: ms(r.unreachableSeconds), cause: r.cause, outages: r.outages,
+                             longestOutageMs: ms(r.longestOutageSeconds), callsWaited: r.callsWaited, callsWaiting: r.callsWaiting,
+                             longestWaitMs: ms(r.longestWaitSeconds), callsFailed: r.callsFailed, toleranceMs: ms(r.tolerance))
     }
 }

@@ -94,6 +94,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "Seconds an S3 transfer may move no byte before it is cancelled and retried.")
     var s3StallSeconds: Int = 30
 
+    @Option(help: "Seconds of S3 outage (refused connections, resets, a gateway's 502/503/504) calls wait through, one probe at a time, before failing UNAVAILABLE (0: fail at once).")
+    var s3OutageTolerance: Double = 120
+
     @Option(help: "Default lifetime, in seconds, of URLs from GetPublicUrl.")
     var urlExpiry: Int = 3600
 
@@ -182,7 +185,12 @@ struct Daemon: ParsableCommand {
         let passed = try SocketActivation.passedListener()
         let path = try passed.flatMap(SocketActivation.path(of:)) ?? socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
-        let (backend, stores) = try backends()
+        let (backend, stores) = try backends(outageEvents: { event in
+            switch event {
+            case .began, .budgetSpent: logger.warning("\(event)")
+            case .ended: logger.notice("\(event)")
+            }
+        })
         logTLS(stores.session.tls, logger: logger)
         // Listen first: from here on connections queue for this daemon (none is refused).
         let listener: SocketServer.PreparedListener
@@ -212,7 +220,7 @@ struct Daemon: ParsableCommand {
         let handler = JobStoreHandler(registry: registry, stats: stats, logger: logger, defaultURLExpiry: urlExpiry,
                                       external: DaemonExternalObjects(stores: stores),
                                       backendRequests: { Self.backendRequests(counters) },
-                                      s3Session: { [session = stores.session] in Self.s3Session(session) })
+                                      s3Session: { Self.s3Session(stores) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs), midFrameTimeout: frameTimeout)
         let metricsEndpoint = MetricsEndpoint()
@@ -306,7 +314,8 @@ struct Daemon: ParsableCommand {
     }
 
     /// local: stores on this node; aws: stores through one S3 session for the whole daemon.
-    func backends() throws -> (StoreRegistry.BackendFactory, S3Stores) {
+    /// `outageEvents` nil: calls never wait through an S3 outage (`--check-endpoint` answers at once).
+    func backends(outageEvents: (@Sendable (S3Reachability.Event) -> Void)? = nil) throws -> (StoreRegistry.BackendFactory, S3Stores) {
         let local = StoreRegistry.localOnly(durable: !noFsync)
         let roots = localRoots.map { $0.count > 1 && $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         let env = ProcessInfo.processInfo.environment
@@ -330,6 +339,9 @@ struct Daemon: ParsableCommand {
         let pathStyle = s3Addressing == "path" || (s3Addressing == "auto" && endpointURL != nil)
         guard s3MaxConnections >= 1 else { throw ValidationError("--s3-max-connections must be at least 1") }
         guard s3StallSeconds >= 1 else { throw ValidationError("--s3-stall-seconds must be at least 1") }
+        guard s3OutageTolerance >= 0, s3OutageTolerance.isFinite else {
+            throw ValidationError("--s3-outage-tolerance must be a number of seconds, 0 or more")
+        }
         let session = CurlSession(maxConnections: s3MaxConnections, stallSeconds: s3StallSeconds, tls: try tlsSettings(),
                                   proxies: ProxySettings.resolve(environment: env))
         let pool = BufferPool(partSize: partBytes, capacity: transferBuffers)
@@ -343,6 +355,7 @@ struct Daemon: ParsableCommand {
         }
         let stores = S3Stores(session: session, pool: pool, partConcurrency: partConcurrency, endpoint: endpointURL,
                               pathStyle: pathStyle, journal: UploadJournal(path: cacheDirectory + "/uploads.journal"),
+                              outageTolerance: outageEvents == nil ? 0 : s3OutageTolerance, onOutageEvent: outageEvents ?? { _ in },
                               credentials: credentials)
         let factory: StoreRegistry.BackendFactory = { locator in
             switch locator {

@@ -40,6 +40,7 @@ enum DaemonSettings {
         Setting(name: "transfer-buffers", shape: .value),
         Setting(name: "part-concurrency", shape: .value),
         Setting(name: "s3-stall-seconds", shape: .value),
+        Setting(name: "s3-outage-tolerance", shape: .value),
         Setting(name: "url-expiry", shape: .value),
         Setting(name: "cache-dir", shape: .value),
         Setting(name: "cache-size", shape: .value),

@@ -12,6 +12,27 @@ struct MetricsPage: Sendable {
     let handler: JobStoreHandler
     let counters: S3RequestCounters
 
+    /// S3 reachability, by endpoint: the state as gauges, what outages cost as counters.
+    func outages(_ page: inout PrometheusText, _ outages: [S3OutageStats]) {
+        let families: [(String, PrometheusText.Kind, String, (S3OutageStats) -> Double)] = [
+            ("jobstored_s3_unreachable", .gauge, "1 while the S3 endpoint cannot be reached (calls wait for it).", { $0.unreachable ? 1 : 0 }),
+            ("jobstored_s3_unreachable_seconds", .gauge, "How long the current S3 outage has lasted (0: reachable).",
+             { Double($0.unreachableMs) / 1000 }),
+            ("jobstored_s3_outage_calls_waiting", .gauge, "Calls waiting for S3 to be reachable again.", { Double($0.callsWaiting) }),
+            ("jobstored_s3_outages_total", .counter, "S3 outages begun (the endpoint could not be reached).", { Double($0.outages) }),
+            ("jobstored_s3_outage_waits_total", .counter, "Calls that met an S3 outage and waited.", { Double($0.callsWaited) }),
+            ("jobstored_s3_outage_failed_calls_total", .counter, "Calls failed because an S3 outage outlasted --s3-outage-tolerance.",
+             { Double($0.callsFailed) }),
+            ("jobstored_s3_outage_longest_wait_seconds", .gauge, "The longest a call waited through an S3 outage.",
+             { Double($0.longestWaitMs) / 1000 }),
+            ("jobstored_s3_outage_longest_seconds", .gauge, "The longest S3 outage that ended.", { Double($0.longestOutageMs) / 1000 }),
+        ]
+        for (name, kind, help, value) in families {
+            page.family(name, kind, help: help)
+            for o in outages { page.sample(name, [("endpoint", o.endpoint)], value(o)) }
+        }
+    }
+
     func render() -> String {
         let s = handler.statsSnapshot()
         var page = PrometheusText()
@@ -61,6 +82,7 @@ struct MetricsPage: Sendable {
             counter(&page, "jobstored_s3_requests_on_open_connections_total", "S3 requests sent on a connection already open.",
                     t.requestsOnOpenConnections)
             gauge(&page, "jobstored_s3_tls_verification_disabled", "1 when --no-verify-tls is set.", t.tlsVerificationDisabled ? 1 : 0)
+            outages(&page, t.outages)
         }
 
         if let c = s.cache, c.enabled {

@@ -53,6 +53,7 @@ extension Daemon {
             "transfer-buffers": [String(transferBuffers)],
             "part-concurrency": [String(partConcurrency)],
             "s3-stall-seconds": [String(s3StallSeconds)],
+            "s3-outage-tolerance": [String(s3OutageTolerance)],
             "url-expiry": [String(urlExpiry)],
             "cache-dir": [cacheDirectory],
             "cache-size": [cacheSize],

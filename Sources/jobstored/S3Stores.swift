@@ -24,9 +24,19 @@ final class S3Stores: @unchecked Sendable {
     /// Open multipart uploads of this daemon, aborted at the next start after a crash.
     let journal: UploadJournal?
 
+    /// Seconds of S3 outage calls wait through (--s3-outage-tolerance), and where its events go.
+    let outageTolerance: Double
+    let onOutageEvent: @Sendable (S3Reachability.Event) -> Void
+    /// One state per endpoint URL: with --endpoint every region's client shares it.
+    private var reachabilities: [String: S3Reachability] = [:]
+
     init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
-         journal: UploadJournal?, credentials: @escaping @Sendable () throws -> AWSCredentials) {
+         journal: UploadJournal?, outageTolerance: Double = 0,
+         onOutageEvent: @escaping @Sendable (S3Reachability.Event) -> Void = { _ in },
+         credentials: @escaping @Sendable () throws -> AWSCredentials) {
         self.journal = journal
+        self.outageTolerance = outageTolerance
+        self.onOutageEvent = onOutageEvent
         self.pathStyle = pathStyle
         self.session = session
         self.pool = pool
@@ -55,13 +65,24 @@ final class S3Stores: @unchecked Sendable {
         return store(region: region)
     }
 
+    /// Every endpoint's reachability, as Stats shows it.
+    var reachability: [S3Reachability.Snapshot] {
+        lock.lock()
+        let all = Array(reachabilities.values)
+        lock.unlock()
+        return all.map(\.snapshot).sorted { $0.endpoint < $1.endpoint }
+    }
+
     func store(region: String) -> S3ObjectStore {
         lock.lock()
         defer { lock.unlock() }
         if let s = byRegion[region] { return s }
         let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
+        let reachability = reachabilities[url.absoluteString] ?? S3Reachability(endpoint: url.absoluteString, tolerance: outageTolerance,
+                                                                                onEvent: onOutageEvent)
+        reachabilities[url.absoluteString] = reachability
         let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
-                              counters: counters, credentials: credentials)
+                              counters: counters, reachability: reachability, credentials: credentials)
         let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
         byRegion[region] = s
         return s

@@ -12,17 +12,22 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     /// A script entry that answers nothing at all: a stalled server.
     static let stall = "STALL"
 
-    init(script: [String]) throws {
+    /// `port` 0: any free port; another: that one (a server coming back where one was refused).
+    init(script: [String], port fixedPort: UInt16 = 0) throws {
         self.script = script
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
+        addr.sin_port = fixedPort.bigEndian
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(4))
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound0 = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound0 == 0 else {
+            close(listener)
+            throw NSError(domain: "ScriptedHTTPServer", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "bind 127.0.0.1:\(fixedPort) failed"])
+        }
         listen(listener, 16)
         var bound = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

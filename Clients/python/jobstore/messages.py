@@ -2102,17 +2102,19 @@ class S3SessionStats(_Message):
         connections_opened: Connections the session opened (each one over https is one TLS handshake), and requests sent on a connection already open: workers share the pool, so a new worker opens none.
         tls_verification_disabled: --no-verify-tls: certificates are not checked (tests only).
         ca_bundle: The CA bundle certificates are checked against; empty: the system's store.
-        tls_sessions_resumed: Handshakes of new connections that resumed a TLS session of the pool (abbreviated)."""
+        tls_sessions_resumed: Handshakes of new connections that resumed a TLS session of the pool (abbreviated).
+        outages: Whether each S3 endpoint can be reached (one entry per endpoint the session has used)."""
 
-    __slots__ = ('connections_opened', 'requests_on_open_connections', 'tls_handshakes', 'tls_verification_disabled', 'ca_bundle', 'tls_sessions_resumed', )
+    __slots__ = ('connections_opened', 'requests_on_open_connections', 'tls_handshakes', 'tls_verification_disabled', 'ca_bundle', 'tls_sessions_resumed', 'outages', )
 
-    def __init__(self, *, connections_opened: Optional[int] = None, requests_on_open_connections: Optional[int] = None, tls_handshakes: Optional[int] = None, tls_verification_disabled: Optional[bool] = None, ca_bundle: Optional[str] = None, tls_sessions_resumed: Optional[int] = None) -> None:
+    def __init__(self, *, connections_opened: Optional[int] = None, requests_on_open_connections: Optional[int] = None, tls_handshakes: Optional[int] = None, tls_verification_disabled: Optional[bool] = None, ca_bundle: Optional[str] = None, tls_sessions_resumed: Optional[int] = None, outages: Optional[Iterable[S3OutageStats]] = None) -> None:
         self.connections_opened: int = 0 if connections_opened is None else connections_opened
         self.requests_on_open_connections: int = 0 if requests_on_open_connections is None else requests_on_open_connections
         self.tls_handshakes: int = 0 if tls_handshakes is None else tls_handshakes
         self.tls_verification_disabled: bool = False if tls_verification_disabled is None else tls_verification_disabled
         self.ca_bundle: str = "" if ca_bundle is None else ca_bundle
         self.tls_sessions_resumed: int = 0 if tls_sessions_resumed is None else tls_sessions_resumed
+        self.outages: List[S3OutageStats] = [] if outages is None else _c.expect_list(outages, 'S3SessionStats.outages')[:]
 
     def SerializeToString(self) -> bytes:
         """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
@@ -2139,6 +2141,12 @@ class S3SessionStats(_Message):
         if v:
             out += b'\x30'
             _c.varint(out, _c.unsigned(v, 1 << 64, 'S3SessionStats.tls_sessions_resumed'))
+        for item in _c.expect_list(self.outages, 'S3SessionStats.outages'):
+            if not isinstance(item, S3OutageStats): raise TypeError('S3SessionStats.outages' + ': expected S3OutageStats')
+            sub = item.SerializeToString()
+            out += b'\x3a'
+            _c.varint(out, len(sub))
+            out += sub
         return bytes(out)
 
     @classmethod
@@ -2167,6 +2175,136 @@ class S3SessionStats(_Message):
             elif key == 48:
                 v, pos = _c.read_varint(buf, pos)
                 self.tls_sessions_resumed = v
+            elif key == 58:
+                start, pos = _c.span(buf, pos, end)
+                self.outages.append(S3OutageStats._decode(buf, start, pos))
+            else:
+                pos = _c.skip(buf, pos, end, key)
+        if pos != end:
+            raise _c.DecodeError('field runs past the end of its message')
+        return self
+
+
+class S3OutageStats(_Message):
+    """An S3 outage is a state of the session: while the endpoint cannot be reached, calls wait for
+    it (one probe at a time) up to the tolerance (--s3-outage-tolerance), then fail UNAVAILABLE.
+
+    Fields:
+        unreachable: Unreachable now: since when (Unix milliseconds), for how long, and why.
+        outages: Outages begun since the daemon started; the longest that ended.
+        calls_waited: Calls that met an outage and waited (in all, now), and the longest wait.
+        calls_failed: Calls failed because an outage outlasted the tolerance."""
+
+    __slots__ = ('endpoint', 'unreachable', 'unreachable_since_unix_ms', 'unreachable_ms', 'cause', 'outages', 'longest_outage_ms', 'calls_waited', 'calls_waiting', 'longest_wait_ms', 'calls_failed', 'tolerance_ms', )
+
+    def __init__(self, *, endpoint: Optional[str] = None, unreachable: Optional[bool] = None, unreachable_since_unix_ms: Optional[int] = None, unreachable_ms: Optional[int] = None, cause: Optional[str] = None, outages: Optional[int] = None, longest_outage_ms: Optional[int] = None, calls_waited: Optional[int] = None, calls_waiting: Optional[int] = None, longest_wait_ms: Optional[int] = None, calls_failed: Optional[int] = None, tolerance_ms: Optional[int] = None) -> None:
+        self.endpoint: str = "" if endpoint is None else endpoint
+        self.unreachable: bool = False if unreachable is None else unreachable
+        self.unreachable_since_unix_ms: int = 0 if unreachable_since_unix_ms is None else unreachable_since_unix_ms
+        self.unreachable_ms: int = 0 if unreachable_ms is None else unreachable_ms
+        self.cause: str = "" if cause is None else cause
+        self.outages: int = 0 if outages is None else outages
+        self.longest_outage_ms: int = 0 if longest_outage_ms is None else longest_outage_ms
+        self.calls_waited: int = 0 if calls_waited is None else calls_waited
+        self.calls_waiting: int = 0 if calls_waiting is None else calls_waiting
+        self.longest_wait_ms: int = 0 if longest_wait_ms is None else longest_wait_ms
+        self.calls_failed: int = 0 if calls_failed is None else calls_failed
+        self.tolerance_ms: int = 0 if tolerance_ms is None else tolerance_ms
+
+    def SerializeToString(self) -> bytes:
+        """The canonical proto3 encoding (ValueError for out-of-range or NUL-holding values)."""
+        out = bytearray()
+        v = self.endpoint
+        if v:
+            _c.put_string(out, b'\x0a', v, 'S3OutageStats.endpoint')
+        if self.unreachable:
+            out += b'\x10'
+            out.append(1)
+        v = self.unreachable_since_unix_ms
+        if v:
+            out += b'\x18'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.unreachable_since_unix_ms'))
+        v = self.unreachable_ms
+        if v:
+            out += b'\x20'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.unreachable_ms'))
+        v = self.cause
+        if v:
+            _c.put_string(out, b'\x2a', v, 'S3OutageStats.cause')
+        v = self.outages
+        if v:
+            out += b'\x30'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.outages'))
+        v = self.longest_outage_ms
+        if v:
+            out += b'\x38'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.longest_outage_ms'))
+        v = self.calls_waited
+        if v:
+            out += b'\x40'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.calls_waited'))
+        v = self.calls_waiting
+        if v:
+            out += b'\x48'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.calls_waiting'))
+        v = self.longest_wait_ms
+        if v:
+            out += b'\x50'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.longest_wait_ms'))
+        v = self.calls_failed
+        if v:
+            out += b'\x58'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.calls_failed'))
+        v = self.tolerance_ms
+        if v:
+            out += b'\x60'
+            _c.varint(out, _c.unsigned(v, 1 << 64, 'S3OutageStats.tolerance_ms'))
+        return bytes(out)
+
+    @classmethod
+    def _decode(cls, buf: bytes, pos: int, end: int) -> "S3OutageStats":
+        self = cls()
+        return self._merged(buf, pos, end)
+
+    def _merged(self, buf: bytes, pos: int, end: int) -> "S3OutageStats":
+        while pos < end:
+            key, pos = _c.read_varint(buf, pos)
+            if key == 10:
+                start, pos = _c.span(buf, pos, end)
+                self.endpoint = _c.text(buf, start, pos)
+            elif key == 16:
+                v, pos = _c.read_varint(buf, pos)
+                self.unreachable = v != 0
+            elif key == 24:
+                v, pos = _c.read_varint(buf, pos)
+                self.unreachable_since_unix_ms = v
+            elif key == 32:
+                v, pos = _c.read_varint(buf, pos)
+                self.unreachable_ms = v
+            elif key == 42:
+                start, pos = _c.span(buf, pos, end)
+                self.cause = _c.text(buf, start, pos)
+            elif key == 48:
+                v, pos = _c.read_varint(buf, pos)
+                self.outages = v
+            elif key == 56:
+                v, pos = _c.read_varint(buf, pos)
+                self.longest_outage_ms = v
+            elif key == 64:
+                v, pos = _c.read_varint(buf, pos)
+                self.calls_waited = v
+            elif key == 72:
+                v, pos = _c.read_varint(buf, pos)
+                self.calls_waiting = v
+            elif key == 80:
+                v, pos = _c.read_varint(buf, pos)
+                self.longest_wait_ms = v
+            elif key == 88:
+                v, pos = _c.read_varint(buf, pos)
+                self.calls_failed = v
+            elif key == 96:
+                v, pos = _c.read_varint(buf, pos)
+                self.tolerance_ms = v
             else:
                 pos = _c.skip(buf, pos, end, key)
         if pos != end:
@@ -2454,4 +2592,4 @@ class BackendRequestStats(_Message):
         return self
 
 
-__all__ = ["DecodeError", "NulInString", "ErrorKind", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "S3SessionStats", "CacheStats", "BackendRequestStats"]
+__all__ = ["DecodeError", "NulInString", "ErrorKind", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "S3SessionStats", "S3OutageStats", "CacheStats", "BackendRequestStats"]

@@ -53,6 +53,7 @@ typedef struct Jobstore__ExportFileRequest Jobstore__ExportFileRequest;
 typedef struct Jobstore__MethodStats Jobstore__MethodStats;
 typedef struct Jobstore__StatsResponse Jobstore__StatsResponse;
 typedef struct Jobstore__S3SessionStats Jobstore__S3SessionStats;
+typedef struct Jobstore__S3OutageStats Jobstore__S3OutageStats;
 typedef struct Jobstore__CacheStats Jobstore__CacheStats;
 typedef struct Jobstore__BackendRequestStats Jobstore__BackendRequestStats;
 
@@ -793,10 +794,52 @@ struct  Jobstore__S3SessionStats
    * Handshakes of new connections that resumed a TLS session of the pool (abbreviated).
    */
   uint64_t tls_sessions_resumed;
+  /*
+   * Whether each S3 endpoint can be reached (one entry per endpoint the session has used).
+   */
+  size_t n_outages;
+  Jobstore__S3OutageStats **outages;
 };
 #define JOBSTORE__S3_SESSION_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&jobstore__s3_session_stats__descriptor) \
-    , 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
+    , 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+/*
+ * An S3 outage is a state of the session: while the endpoint cannot be reached, calls wait for
+ * it (one probe at a time) up to the tolerance (--s3-outage-tolerance), then fail UNAVAILABLE.
+ */
+struct  Jobstore__S3OutageStats
+{
+  ProtobufCMessage base;
+  char *endpoint;
+  /*
+   * Unreachable now: since when (Unix milliseconds), for how long, and why.
+   */
+  protobuf_c_boolean unreachable;
+  uint64_t unreachable_since_unix_ms;
+  uint64_t unreachable_ms;
+  char *cause;
+  /*
+   * Outages begun since the daemon started; the longest that ended.
+   */
+  uint64_t outages;
+  uint64_t longest_outage_ms;
+  /*
+   * Calls that met an outage and waited (in all, now), and the longest wait.
+   */
+  uint64_t calls_waited;
+  uint64_t calls_waiting;
+  uint64_t longest_wait_ms;
+  /*
+   * Calls failed because an outage outlasted the tolerance.
+   */
+  uint64_t calls_failed;
+  uint64_t tolerance_ms;
+};
+#define JOBSTORE__S3_OUTAGE_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&jobstore__s3_outage_stats__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Jobstore__CacheStats
@@ -1593,6 +1636,25 @@ Jobstore__S3SessionStats *
 void   jobstore__s3_session_stats__free_unpacked
                      (Jobstore__S3SessionStats *message,
                       ProtobufCAllocator *allocator);
+/* Jobstore__S3OutageStats methods */
+void   jobstore__s3_outage_stats__init
+                     (Jobstore__S3OutageStats         *message);
+size_t jobstore__s3_outage_stats__get_packed_size
+                     (const Jobstore__S3OutageStats   *message);
+size_t jobstore__s3_outage_stats__pack
+                     (const Jobstore__S3OutageStats   *message,
+                      uint8_t             *out);
+size_t jobstore__s3_outage_stats__pack_to_buffer
+                     (const Jobstore__S3OutageStats   *message,
+                      ProtobufCBuffer     *buffer);
+Jobstore__S3OutageStats *
+       jobstore__s3_outage_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   jobstore__s3_outage_stats__free_unpacked
+                     (Jobstore__S3OutageStats *message,
+                      ProtobufCAllocator *allocator);
 /* Jobstore__CacheStats methods */
 void   jobstore__cache_stats__init
                      (Jobstore__CacheStats         *message);
@@ -1746,6 +1808,9 @@ typedef void (*Jobstore__StatsResponse_Closure)
                   void *closure_data);
 typedef void (*Jobstore__S3SessionStats_Closure)
                  (const Jobstore__S3SessionStats *message,
+                  void *closure_data);
+typedef void (*Jobstore__S3OutageStats_Closure)
+                 (const Jobstore__S3OutageStats *message,
                   void *closure_data);
 typedef void (*Jobstore__CacheStats_Closure)
                  (const Jobstore__CacheStats *message,
@@ -2134,6 +2199,7 @@ extern const ProtobufCMessageDescriptor jobstore__export_file_request__descripto
 extern const ProtobufCMessageDescriptor jobstore__method_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__stats_response__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__s3_session_stats__descriptor;
+extern const ProtobufCMessageDescriptor jobstore__s3_outage_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__cache_stats__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__backend_request_stats__descriptor;
 extern const ProtobufCServiceDescriptor jobstore__job_store__descriptor;

@@ -2242,14 +2242,17 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
     public var caBundle: String
     /// Handshakes of new connections that resumed a TLS session of the pool (abbreviated).
     public var tlsSessionsResumed: UInt64
+    /// Whether each S3 endpoint can be reached (one entry per endpoint the session has used).
+    public var outages: [S3OutageStats]
 
-    public init(connectionsOpened: UInt64 = 0, requestsOnOpenConnections: UInt64 = 0, tlsHandshakes: UInt64 = 0, tlsVerificationDisabled: Bool = false, caBundle: String = "", tlsSessionsResumed: UInt64 = 0) {
+    public init(connectionsOpened: UInt64 = 0, requestsOnOpenConnections: UInt64 = 0, tlsHandshakes: UInt64 = 0, tlsVerificationDisabled: Bool = false, caBundle: String = "", tlsSessionsResumed: UInt64 = 0, outages: [S3OutageStats] = []) {
         self.connectionsOpened = connectionsOpened
         self.requestsOnOpenConnections = requestsOnOpenConnections
         self.tlsHandshakes = tlsHandshakes
         self.tlsVerificationDisabled = tlsVerificationDisabled
         self.caBundle = caBundle
         self.tlsSessionsResumed = tlsSessionsResumed
+        self.outages = outages
     }
 
     init(c: Jobstore__S3SessionStats) {
@@ -2259,7 +2262,8 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
             tlsHandshakes: c.tls_handshakes,
             tlsVerificationDisabled: c.tls_verification_disabled != 0,
             caBundle: CArena.string(c.ca_bundle),
-            tlsSessionsResumed: c.tls_sessions_resumed
+            tlsSessionsResumed: c.tls_sessions_resumed,
+            outages: (0..<c.n_outages).compactMap { c.outages[$0].map { S3OutageStats(c: $0.pointee) } }
         )
     }
 
@@ -2277,11 +2281,13 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
         c.tls_verification_disabled = tlsVerificationDisabled ? 1 : 0
         c.ca_bundle = arena.string(caBundle)
         c.tls_sessions_resumed = tlsSessionsResumed
+        c.n_outages = outages.count
+        c.outages = arena.array(outages.map { Optional($0.cMessage(arena)) })
     }
 
     /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
     public var containsNUL: Bool {
-        caBundle.utf8.contains(0)
+        caBundle.utf8.contains(0) || outages.contains { $0.containsNUL }
     }
 
     public func serialized() -> [UInt8] {
@@ -2299,6 +2305,104 @@ public struct S3SessionStats: WireMessage, Equatable, Hashable {
             throw WireDecodingError(message: "S3SessionStats")
         }
         defer { jobstore__s3_session_stats__free_unpacked(p, nil) }
+        self.init(c: p.pointee)
+    }
+}
+
+/// An S3 outage is a state of the session: while the endpoint cannot be reached, calls wait for
+/// it (one probe at a time) up to the tolerance (--s3-outage-tolerance), then fail UNAVAILABLE.
+public struct S3OutageStats: WireMessage, Equatable, Hashable {
+    public var endpoint: String
+    /// Unreachable now: since when (Unix milliseconds), for how long, and why.
+    public var unreachable: Bool
+    public var unreachableSinceUnixMs: UInt64
+    public var unreachableMs: UInt64
+    public var cause: String
+    /// Outages begun since the daemon started; the longest that ended.
+    public var outages: UInt64
+    public var longestOutageMs: UInt64
+    /// Calls that met an outage and waited (in all, now), and the longest wait.
+    public var callsWaited: UInt64
+    public var callsWaiting: UInt64
+    public var longestWaitMs: UInt64
+    /// Calls failed because an outage outlasted the tolerance.
+    public var callsFailed: UInt64
+    public var toleranceMs: UInt64
+
+    public init(endpoint: String = "", unreachable: Bool = false, unreachableSinceUnixMs: UInt64 = 0, unreachableMs: UInt64 = 0, cause: String = "", outages: UInt64 = 0, longestOutageMs: UInt64 = 0, callsWaited: UInt64 = 0, callsWaiting: UInt64 = 0, longestWaitMs: UInt64 = 0, callsFailed: UInt64 = 0, toleranceMs: UInt64 = 0) {
+        self.endpoint = endpoint
+        self.unreachable = unreachable
+        self.unreachableSinceUnixMs = unreachableSinceUnixMs
+        self.unreachableMs = unreachableMs
+        self.cause = cause
+        self.outages = outages
+        self.longestOutageMs = longestOutageMs
+        self.callsWaited = callsWaited
+        self.callsWaiting = callsWaiting
+        self.longestWaitMs = longestWaitMs
+        self.callsFailed = callsFailed
+        self.toleranceMs = toleranceMs
+    }
+
+    init(c: Jobstore__S3OutageStats) {
+        self.init(
+            endpoint: CArena.string(c.endpoint),
+            unreachable: c.unreachable != 0,
+            unreachableSinceUnixMs: c.unreachable_since_unix_ms,
+            unreachableMs: c.unreachable_ms,
+            cause: CArena.string(c.cause),
+            outages: c.outages,
+            longestOutageMs: c.longest_outage_ms,
+            callsWaited: c.calls_waited,
+            callsWaiting: c.calls_waiting,
+            longestWaitMs: c.longest_wait_ms,
+            callsFailed: c.calls_failed,
+            toleranceMs: c.tolerance_ms
+        )
+    }
+
+    func cMessage(_ arena: CArena) -> UnsafeMutablePointer<Jobstore__S3OutageStats> {
+        let p = arena.allocate(Jobstore__S3OutageStats.self)
+        jobstore__s3_outage_stats__init(p)
+        fill(&p.pointee, arena)
+        return p
+    }
+
+    private func fill(_ c: inout Jobstore__S3OutageStats, _ arena: CArena) {
+        c.endpoint = arena.string(endpoint)
+        c.unreachable = unreachable ? 1 : 0
+        c.unreachable_since_unix_ms = unreachableSinceUnixMs
+        c.unreachable_ms = unreachableMs
+        c.cause = arena.string(cause)
+        c.outages = outages
+        c.longest_outage_ms = longestOutageMs
+        c.calls_waited = callsWaited
+        c.calls_waiting = callsWaiting
+        c.longest_wait_ms = longestWaitMs
+        c.calls_failed = callsFailed
+        c.tolerance_ms = toleranceMs
+    }
+
+    /// protobuf-c carries strings as C strings: a NUL would silently cut one short.
+    public var containsNUL: Bool {
+        endpoint.utf8.contains(0) || cause.utf8.contains(0)
+    }
+
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let p = cMessage(arena)
+        let size = jobstore__s3_outage_stats__get_packed_size(p)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = jobstore__s3_outage_stats__pack(p, buffer.baseAddress)
+        }
+    }
+
+    public init(serialized bytes: UnsafeRawBufferPointer) throws(WireDecodingError) {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let p = jobstore__s3_outage_stats__unpack(nil, bytes.count, base) else {
+            throw WireDecodingError(message: "S3OutageStats")
+        }
+        defer { jobstore__s3_outage_stats__free_unpacked(p, nil) }
         self.init(c: p.pointee)
     }
 }
