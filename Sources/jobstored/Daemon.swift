@@ -186,10 +186,8 @@ struct Daemon: ParsableCommand {
         let path = try passed.flatMap(SocketActivation.path(of:)) ?? socket ?? SocketPath.defaultPath(preparingDirectory: true)
         let stats = ServerStats()
         let (backend, stores) = try backends(outageEvents: { event in
-            switch event {
-            case .began, .budgetSpent: logger.warning("\(event)")
-            case .ended: logger.notice("\(event)")
-            }
+            // All three at warning: an operator who filters at warning sees the outage end too.
+            logger.warning("\(event)")
         })
         logTLS(stores.session.tls, logger: logger)
         // Listen first: from here on connections queue for this daemon (none is refused).

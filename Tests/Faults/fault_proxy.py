@@ -15,7 +15,10 @@ request meets one fault, chosen uniformly:
   corrupt    forwarded; one byte of the body flipped: object data of a GET (the response), or
              of a PUT (the request; the server's Content-MD5/SHA-256 check refuses it)
 
-GET /__faults answers the counts injected so far as JSON (never forwarded)."""
+GET /__faults answers the counts injected so far as JSON (never forwarded).
+GET /__outage?seconds=N begins an outage once it has answered: the proxy stops listening (every
+connection is refused), closes the connections open to it (their requests in flight get no
+answer), and listens again on the same port N seconds later. RATE 0 injects no other fault."""
 import http.client
 import http.server
 import json
@@ -36,6 +39,8 @@ STALL = float(sys.argv[4])
 KINDS = ["slowdown", "error500", "lost", "reset", "truncate", "stall", "corrupt"]
 COUNTS = {k: 0 for k in KINDS}
 COUNTS["requests"] = 0
+COUNTS["outages"] = 0
+OPEN = set()  # client sockets open now, closed by an outage
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -61,6 +66,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        with LOCK:
+            OPEN.add(self.connection)
+
+    def finish(self):
+        with LOCK:
+            OPEN.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass  # closed under it by an outage
+
     def upstream(self):
         if getattr(self, "_upstream", None) is None:
             self._upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=120)
@@ -79,6 +97,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with LOCK:
                 body = json.dumps(COUNTS).encode()
             self.reply(200, [("Content-Type", "application/json")], body)
+            return
+        if self.path.startswith("/__outage"):
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            seconds = float(query.get("seconds", ["10"])[0])
+            self.reply(200, [("Content-Type", "application/json")], json.dumps({"outage_seconds": seconds}).encode())
+            self.close_connection = True
+            threading.Thread(target=PROXY.outage, args=(seconds,), daemon=True).start()
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -150,9 +175,37 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+class Proxy:
+    """The listening side, which an outage takes away and gives back on the same port."""
+
+    def __init__(self):
+        self.port = 0
+        self.listen()
+
+    def listen(self):
+        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def outage(self, seconds):
+        time.sleep(0.05)  # the answer to /__outage goes out first
+        self.server.shutdown()
+        self.server.server_close()
+        with LOCK:
+            COUNTS["outages"] += 1
+            open_now = list(OPEN)
+        for conn in open_now:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        time.sleep(seconds)
+        self.listen()
+
+
 if __name__ == "__main__":
     # Spawned from a thread that blocks signals, this process would ignore SIGTERM.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
-    server = Server(("127.0.0.1", 0), Handler)
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+    PROXY = Proxy()
+    print(PROXY.port, flush=True)
+    threading.Event().wait()

@@ -39,6 +39,26 @@ final class FaultProxy: @unchecked Sendable {
         return try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Int] ?? [:]
     }
 
+    /// Refuses every connection for `seconds` (and drops the ones open), then listens again.
+    func outage(seconds: Double) throws {
+        let response = try CurlSession().perform(CurlSession.Request(method: "GET", url: endpoint + "/__outage?seconds=\(seconds)"))
+        guard response.status == 200 else { throw NSError(domain: "FaultProxy", code: 2) }
+        // The proxy stops listening a moment after it answered: return once it refuses.
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(port).bigEndian
+            let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            close(fd)
+            if r != 0 { return }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        throw NSError(domain: "FaultProxy", code: 3, userInfo: [NSLocalizedDescriptionKey: "the proxy did not begin its outage"])
+    }
+
     func stop() {
         if process.isRunning {
             // SIGKILL: a child spawned from a dispatch thread inherits its blocked SIGTERM.
