@@ -56,7 +56,7 @@ final class FaultInjectionTests: XCTestCase, @unchecked Sendable {
             return try await group.reduce(into: [ClientOutcome]()) { $0.append($1) }
         }
         let elapsed = Date().timeIntervalSince(started)
-        let faults = try proxy.counts()
+        let faults = try proxy.counts().filter { $0.key != "outages" }
         let failures = outcomes.reduce(into: [String: Int]()) { all, o in all.merge(o.failures) { $0 + $1 } }
         let violations = outcomes.flatMap(\.violations)
         let operations = outcomes.map(\.operations).reduce(0, +)

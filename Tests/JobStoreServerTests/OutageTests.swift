@@ -109,7 +109,8 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
 
     /// A 64 MiB stream from a worker while S3 is away: the daemon holds at most its two part
     /// buffers, so the worker's writes wait (back-pressure), and the upload goes on with its
-    /// next part afterwards: one multipart upload, not a restart.
+    /// next part afterwards: one multipart upload, not a restart. The outage outlasts the
+    /// daemon's frame timeout (2 s here): a stream held back by S3 is not a stalled client.
     func testAStreamDuringAnOutageIsHeldBackAndResumesItsParts() async throws {
         let env = ProcessInfo.processInfo.environment
         let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
@@ -117,7 +118,7 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         defer { proxy.stop() }
         let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint,
                                               extraArguments: ["--part-size", "5MiB", "--transfer-buffers", "2", "--part-concurrency", "1",
-                                                               "--s3-outage-tolerance", "60"])
+                                                               "--s3-outage-tolerance", "60", "--frame-timeout", "2"])
         defer { daemon.stop() }
         let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
         let locator = "aws:us-east-1:\(name)"

@@ -23,7 +23,7 @@ def binary() -> str:
 
 
 class Daemon:
-    def __init__(self, s3: bool = False, extra: tuple = ()) -> None:
+    def __init__(self, s3: bool = False, extra: tuple = (), endpoint: str = None, log_path: str = None) -> None:
         self.directory = tempfile.mkdtemp(prefix="jobstored-pytest-")
         self.socket = os.path.join(self.directory, "d.sock")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -34,12 +34,18 @@ class Daemon:
         if s3:
             env["AWS_ACCESS_KEY_ID"] = os.environ["JOBSTORE_TEST_S3_ACCESS_KEY"]
             env["AWS_SECRET_ACCESS_KEY"] = os.environ["JOBSTORE_TEST_S3_SECRET_KEY"]
-            args += ["--endpoint", os.environ["JOBSTORE_TEST_S3_ENDPOINT"], "--part-size", "5MiB"]
+            args += ["--endpoint", endpoint or os.environ["JOBSTORE_TEST_S3_ENDPOINT"], "--part-size", "5MiB"]
         self._args, self._env = args, env
+        self.log_path = log_path  # the daemon's stderr goes there (else to the test's)
         self._start()
 
     def _start(self) -> None:
-        self.process = subprocess.Popen(self._args, env=self._env)
+        log = open(self.log_path, "a") if self.log_path else None
+        try:
+            self.process = subprocess.Popen(self._args, env=self._env, stderr=log)
+        finally:
+            if log:
+                log.close()
         deadline = time.time() + 10
         while not os.path.exists(self.socket):
             if time.time() > deadline or self.process.poll() is not None:
