@@ -212,4 +212,32 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         proxy.stop()
         _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil")
     }
+
+    /// With the default tolerance (120 s), answers that are not outages still fail at once, on
+    /// the real SeaweedFS: a store that does not exist, a wrong secret. (A certificate never
+    /// valid: TLSEndpointTests, also at the default.)
+    func testErrorsThatAreNotOutagesStayFast() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let endpoint = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
+        let daemon = try DaemonProcess.withS3()
+        defer { daemon.stop() }
+        let client = try daemon.connect()
+        defer { client.connection.close() }
+        var started = Date()
+        await assertFails(.notFound, kind: .noSuchJobStore) {
+            try await client.resume(StoreRequest(locator: "aws:us-east-1:jobstore-outage-none-\(UUID().uuidString.prefix(8).lowercased())"))
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        let wrong = try DaemonProcess(extraArguments: ["--endpoint", endpoint],
+                                      environment: ["AWS_ACCESS_KEY_ID": env["JOBSTORE_TEST_S3_ACCESS_KEY"] ?? "",
+                                                    "AWS_SECRET_ACCESS_KEY": "not-the-secret"])
+        defer { wrong.stop() }
+        let refused = try wrong.connect()
+        defer { refused.connection.close() }
+        started = Date()
+        await assertFails(.permissionDenied) { try await refused.initialize(StoreRequest(locator: "aws:us-east-1:jobstore-outage-denied")) }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        let stats = try await refused.stats()
+        XCTAssertEqual(stats.s3Session?.outages.first?.outages ?? 0, 0, "no outage began")
+    }
 }

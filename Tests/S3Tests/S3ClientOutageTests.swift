@@ -94,12 +94,18 @@ final class S3ClientOutageTests: XCTestCase {
     }
 
     func testAnswersThatAreNotOutagesFailAtOnce() throws {
+        func answer(_ status: String, _ code: String) -> String {
+            let body = "<Error><Code>\(code)</Code><Message>no</Message></Error>"
+            return "HTTP/1.1 \(status)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
         let answers = [
-            ("HTTP/1.1 404 Not Found\r\nContent-Length: 60\r\n\r\n<Error><Code>NoSuchBucket</Code><Message>no</Message></Error>", "NoSuchBucket"),
-            ("HTTP/1.1 403 Forbidden\r\nContent-Length: 60\r\n\r\n<Error><Code>AccessDenied</Code><Message>no</Message></Error>", "AccessDenied"),
+            (answer("404 Not Found", "NoSuchBucket"), "NoSuchBucket"),
+            (answer("403 Forbidden", "AccessDenied"), "AccessDenied"),
+            // Signed afresh and sent once more (see S3Client), then it fails: a wrong secret.
+            (answer("403 Forbidden", "SignatureDoesNotMatch"), "SignatureDoesNotMatch"),
         ]
         for (answer, code) in answers {
-            let server = try ScriptedHTTPServer(script: [answer])
+            let server = try ScriptedHTTPServer(script: [answer, answer])
             let client = client(port: server.port, tolerance: 120)
             let started = Date()
             XCTAssertThrowsError(try client.send("GET", bucket: "b", key: "k")) {
