@@ -174,6 +174,12 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A connection an outage closed under its handler (a broken pipe, a reset) is the point.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
 
 class Proxy:
     """The listening side, which an outage takes away and gives back on the same port."""

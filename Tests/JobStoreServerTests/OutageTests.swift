@@ -111,6 +111,7 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
     /// buffers, so the worker's writes wait (back-pressure), and the upload goes on with its
     /// next part afterwards: one multipart upload, not a restart. The outage outlasts the
     /// daemon's frame timeout (2 s here): a stream held back by S3 is not a stalled client.
+    /// Then a download through another outage: the parts fetched before it are not fetched again.
     func testAStreamDuringAnOutageIsHeldBackAndResumesItsParts() async throws {
         let env = ProcessInfo.processInfo.environment
         let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
@@ -118,7 +119,7 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         defer { proxy.stop() }
         let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint,
                                               extraArguments: ["--part-size", "5MiB", "--transfer-buffers", "2", "--part-concurrency", "1",
-                                                               "--s3-outage-tolerance", "60", "--frame-timeout", "2"])
+                                                               "--s3-outage-tolerance", "60", "--frame-timeout", "2", "--no-cache"])
         defer { daemon.stop() }
         let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
         let locator = "aws:us-east-1:\(name)"
@@ -140,11 +141,12 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
             }
         }
         XCTAssertEqual(info.size, UInt64(bytes.count))
-        let back = try await client.download(locator, info.fileId)
-        XCTAssertTrue(back == bytes, "the bytes are whole")
         let stats = try await client.stats()
         func requests(_ operation: String) -> UInt64 { stats.backendRequests.first { $0.operation == operation }?.requests ?? 0 }
         func retries(_ operation: String) -> UInt64 { stats.backendRequests.first { $0.operation == operation }?.retries ?? 0 }
+        func gotten(_ s: StatsResponse) -> UInt64 {
+            s.backendRequests.first { $0.operation == "GetObject" }.map { $0.requests - $0.retries - $0.errors } ?? 0
+        }
         print("stream through a 5 s outage: longest write \(String(format: "%.1f", longestWrite)) s; UploadPart \(requests("UploadPart")) " +
               "sent (\(retries("UploadPart")) retried), CreateMultipartUpload \(requests("CreateMultipartUpload"))")
         XCTAssertGreaterThanOrEqual(longestWrite, 3, "the worker's stream was held back while S3 was away")
@@ -152,6 +154,26 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(requests("CompleteMultipartUpload") - retries("CompleteMultipartUpload"), 1)
         XCTAssertEqual(requests("UploadPart") - retries("UploadPart"), 13, "each of the 13 parts sent once successfully")
         XCTAssertEqual(try outage(stats).outages, 1)
+
+        // Downloads: one without an outage, one with an outage once 6 MiB have arrived.
+        let clean = try await client.download(locator, info.fileId)
+        XCTAssertTrue(clean == bytes, "the bytes are whole")
+        let afterClean = try await client.stats()
+        let partsOfOneRead = gotten(afterClean) - gotten(stats)
+        var received: [UInt8] = []
+        var broke = false
+        _ = try await client.readFileStream(FileRequest(locator: locator, fileId: info.fileId)) { chunk in
+            received.append(contentsOf: chunk)
+            if !broke && received.count >= 6 << 20 {
+                broke = true
+                try proxy.outage(seconds: 5)
+            }
+        }
+        XCTAssertTrue(received == bytes, "the bytes read through the outage are whole")
+        let afterOutage = try await client.stats()
+        print("download through a 5 s outage: \(gotten(afterOutage) - gotten(afterClean)) ranged GETs, \(partsOfOneRead) without an outage")
+        XCTAssertEqual(gotten(afterOutage) - gotten(afterClean), partsOfOneRead, "each part fetched once: the read went on, not again")
+        XCTAssertEqual(try outage(afterOutage).outages, 2)
     }
 
     func testAnOutageLongerThanTheToleranceFailsTheWaitingCallsSayingWhy() async throws {
@@ -160,7 +182,9 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         let proxy = try FaultProxy(upstream: upstream, rate: 0, seed: 1, stallSeconds: 2)
         defer { proxy.stop() }
         let tolerance = 4.0
-        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint, extraArguments: ["--s3-outage-tolerance", "\(Int(tolerance))"],
+        let port = try MetricsEndpointTests.freePort()
+        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint, extraArguments: ["--s3-outage-tolerance", "\(Int(tolerance))",
+                                                                                      "--metrics", "127.0.0.1:\(port)"],
                                               captureLog: true)
         defer { daemon.stop() }
         let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
@@ -209,6 +233,15 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         XCTAssertGreaterThanOrEqual(o.callsFailed, 8)
         let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
         XCTAssertEqual(log.components(separatedBy: "waiting calls now fail with UNAVAILABLE").count - 1, 1, log)
+        // The state and what it cost, in metrics.
+        let page = MetricsEndpointTests.samples(try PlainHTTP.get(URL(string: "http://127.0.0.1:\(port)/metrics")!).text)
+        let label = "{endpoint=\"\(proxy.endpoint)\"}"
+        XCTAssertEqual(page["jobstored_s3_unreachable" + label], 1, "\(page.filter { $0.key.contains("outage") || $0.key.contains("unreachable") })")
+        XCTAssertGreaterThanOrEqual(page["jobstored_s3_unreachable_seconds" + label] ?? 0, tolerance - 1)
+        XCTAssertEqual(page["jobstored_s3_outages_total" + label], 1)
+        XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_failed_calls_total" + label] ?? 0, 8)
+        XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_waits_total" + label] ?? 0, 8)
+        XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_longest_wait_seconds" + label] ?? 0, tolerance - 1)
         proxy.stop()
         _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil")
     }
