@@ -18,4 +18,4 @@ from .errors import JobStoreError
 from .sse import read_sse_key
 
 __all__ = ["Client", "Download", "Upload", "JobStoreError", "default_socket_path", "errors", "pb", "read_sse_key"]
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401 (generated from the repository's VERSION)
