@@ -72,21 +72,10 @@ final class FaultInjectionTests: XCTestCase, @unchecked Sendable {
         }
 
         // Every object, straight from SeaweedFS with boto3.
-        var expected: [String: [String]] = [:]
-        for o in outcomes { expected.merge(o.expected.mapValues { Array($0).sorted() }) { a, _ in a } }
-        let manifest = daemon.directory + "/expected.json"
-        try JSONSerialization.data(withJSONObject: ["objects": expected]).write(to: URL(fileURLWithPath: manifest))
-        let verify = Process()
-        verify.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        verify.arguments = ["python3", FaultProxy.script + "/verify_bucket.py", upstream, name + "--toil", manifest]
-        let out = Pipe()
-        verify.standardOutput = out
-        try verify.run()
-        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        verify.waitUntilExit()
-        print("bucket check: \(report)")
-        XCTAssertEqual(verify.terminationStatus, 0, report)
-        keepBucket = verify.terminationStatus != 0 && env["JOBSTORE_FAULT_KEEP"] != nil  // to look into
+        let (status, report) = try FaultProxy.verifyBucket(upstream: upstream, bucket: name + "--toil", outcomes: outcomes,
+                                                           manifestDirectory: daemon.directory)
+        XCTAssertEqual(status, 0, report)
+        keepBucket = status != 0 && env["JOBSTORE_FAULT_KEEP"] != nil  // to look into
         setup.connection.close()
     }
 }

@@ -46,17 +46,31 @@ final class FaultProxy: @unchecked Sendable {
         // The proxy stops listening a moment after it answered: return once it refuses.
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(port).bigEndian
-            let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard let fd = PlainHTTP.connectLoopback(port: port) else { return }
             close(fd)
-            if r != 0 { return }
             Thread.sleep(forTimeInterval: 0.01)
         }
         throw NSError(domain: "FaultProxy", code: 3, userInfo: [NSLocalizedDescriptionKey: "the proxy did not begin its outage"])
+    }
+
+    /// Checks the bucket straight on the S3 server with boto3 (`verify_bucket.py`): every object
+    /// whole, every key the outcomes name holding one of its allowed contents. Prints the report.
+    static func verifyBucket(upstream: String, bucket: String, outcomes: [ClientOutcome],
+                             manifestDirectory: String) throws -> (status: Int32, report: String) {
+        var expected: [String: [String]] = [:]
+        for o in outcomes { expected.merge(o.expected.mapValues { Array($0).sorted() }) { a, _ in a } }
+        let manifest = manifestDirectory + "/expected.json"
+        try JSONSerialization.data(withJSONObject: ["objects": expected]).write(to: URL(fileURLWithPath: manifest))
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        verify.arguments = ["python3", script + "/verify_bucket.py", upstream, bucket, manifest]
+        let out = Pipe()
+        verify.standardOutput = out
+        try verify.run()
+        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        verify.waitUntilExit()
+        print("bucket check: \(report)")
+        return (verify.terminationStatus, report)
     }
 
     func stop() {

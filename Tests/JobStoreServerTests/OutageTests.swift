@@ -18,24 +18,47 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return set }
     }
 
+    /// A daemon whose S3 traffic crosses the fault proxy (no random faults: outages on demand),
+    /// a client, and an aws: store initialized on it; all torn down after the test.
+    struct Rig {
+        let upstream: String
+        let proxy: FaultProxy
+        let daemon: DaemonProcess
+        let client: JobStoreClient
+        let name: String
+        var locator: String { "aws:us-east-1:\(name)" }
+    }
+
+    func rig(_ arguments: [String], captureLog: Bool = false) async throws -> Rig {
+        let upstream = try XCTUnwrap(ProcessInfo.processInfo.environment["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
+        let proxy = try FaultProxy(upstream: upstream, rate: 0, seed: 1, stallSeconds: 2)
+        let daemon: DaemonProcess
+        do {
+            daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint, extraArguments: arguments, captureLog: captureLog)
+        } catch {
+            proxy.stop()
+            throw error
+        }
+        let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = try daemon.connect()
+        addTeardownBlock {
+            _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil")  // straight to SeaweedFS
+            client.connection.close()
+            daemon.stop()
+            proxy.stop()
+        }
+        let rig = Rig(upstream: upstream, proxy: proxy, daemon: daemon, client: client, name: name)
+        _ = try await client.initialize(StoreRequest(locator: rig.locator))
+        return rig
+    }
+
     func outage(_ stats: StatsResponse) throws -> S3OutageStats {
         try XCTUnwrap(stats.s3Session?.outages.first, "Stats shows the endpoint's reachability")
     }
 
     func testSixteenClientsRideOutAnOutageAndLoseNothing() async throws {
-        let env = ProcessInfo.processInfo.environment
-        let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
-        let proxy = try FaultProxy(upstream: upstream, rate: 0, seed: 1, stallSeconds: 2)
-        defer { proxy.stop() }
-        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint,
-                                              extraArguments: ["--part-size", "5MiB", "--s3-outage-tolerance", "60"], captureLog: true)
-        defer { daemon.stop() }
-        let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
-        let locator = "aws:us-east-1:\(name)"
-        let setup = try daemon.connect()
-        defer { setup.connection.close() }
-        _ = try await setup.initialize(StoreRequest(locator: locator))
-        defer { _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil") }
+        let rig = try await rig(["--part-size", "5MiB", "--s3-outage-tolerance", "60"], captureLog: true)
+        let (proxy, daemon, setup, locator) = (rig.proxy, rig.daemon, rig.client, rig.locator)
 
         let stop = Flag()
         let started = Date()
@@ -91,20 +114,9 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(log.components(separatedBy: "is reachable again after").count - 1, 1, "one log line when it ended")
 
         // Every object, straight from SeaweedFS with boto3: nothing torn, nothing lost.
-        var expected: [String: [String]] = [:]
-        for o in all { expected.merge(o.expected.mapValues { Array($0).sorted() }) { a, _ in a } }
-        let manifest = daemon.directory + "/expected.json"
-        try JSONSerialization.data(withJSONObject: ["objects": expected]).write(to: URL(fileURLWithPath: manifest))
-        let verify = Process()
-        verify.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        verify.arguments = ["python3", FaultProxy.script + "/verify_bucket.py", upstream, name + "--toil", manifest]
-        let out = Pipe()
-        verify.standardOutput = out
-        try verify.run()
-        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        verify.waitUntilExit()
-        print("bucket check: \(report)")
-        XCTAssertEqual(verify.terminationStatus, 0, report)
+        let check = try FaultProxy.verifyBucket(upstream: rig.upstream, bucket: rig.name + "--toil", outcomes: all,
+                                                manifestDirectory: daemon.directory)
+        XCTAssertEqual(check.status, 0, check.report)
     }
 
     /// A 64 MiB stream from a worker while S3 is away: the daemon holds at most its two part
@@ -113,20 +125,9 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
     /// daemon's frame timeout (2 s here): a stream held back by S3 is not a stalled client.
     /// Then a download through another outage: the parts fetched before it are not fetched again.
     func testAStreamDuringAnOutageIsHeldBackAndResumesItsParts() async throws {
-        let env = ProcessInfo.processInfo.environment
-        let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
-        let proxy = try FaultProxy(upstream: upstream, rate: 0, seed: 1, stallSeconds: 2)
-        defer { proxy.stop() }
-        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint,
-                                              extraArguments: ["--part-size", "5MiB", "--transfer-buffers", "2", "--part-concurrency", "1",
-                                                               "--s3-outage-tolerance", "60", "--frame-timeout", "2", "--no-cache"])
-        defer { daemon.stop() }
-        let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
-        let locator = "aws:us-east-1:\(name)"
-        let client = try daemon.connect()
-        defer { client.connection.close() }
-        _ = try await client.initialize(StoreRequest(locator: locator))
-        defer { _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil") }
+        let rig = try await rig(["--part-size", "5MiB", "--transfer-buffers", "2", "--part-concurrency", "1",
+                                 "--s3-outage-tolerance", "60", "--frame-timeout", "2", "--no-cache"])
+        let (proxy, client, locator) = (rig.proxy, rig.client, rig.locator)
         let bytes = pattern(64 << 20, seed: 41)
         var longestWrite = 0.0
         let info = try await client.writeFileStream(WriteFileRequest(locator: locator, basename: "big")) { upload in
@@ -177,21 +178,10 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
     }
 
     func testAnOutageLongerThanTheToleranceFailsTheWaitingCallsSayingWhy() async throws {
-        let env = ProcessInfo.processInfo.environment
-        let upstream = try XCTUnwrap(env["JOBSTORE_TEST_S3_ENDPOINT"], "run tools/dev-s3 first")
-        let proxy = try FaultProxy(upstream: upstream, rate: 0, seed: 1, stallSeconds: 2)
-        defer { proxy.stop() }
         let tolerance = 4.0
         let port = try MetricsEndpointTests.freePort()
-        let daemon = try DaemonProcess.withS3(endpoint: proxy.endpoint, extraArguments: ["--s3-outage-tolerance", "\(Int(tolerance))",
-                                                                                      "--metrics", "127.0.0.1:\(port)"],
-                                              captureLog: true)
-        defer { daemon.stop() }
-        let name = "jobstore-outage-\(UUID().uuidString.prefix(8).lowercased())"
-        let locator = "aws:us-east-1:\(name)"
-        let setup = try daemon.connect()
-        defer { setup.connection.close() }
-        _ = try await setup.initialize(StoreRequest(locator: locator))
+        let rig = try await rig(["--s3-outage-tolerance", "\(Int(tolerance))", "--metrics", "127.0.0.1:\(port)"], captureLog: true)
+        let (proxy, daemon, setup, locator) = (rig.proxy, rig.daemon, rig.client, rig.locator)
         let job = UUID().uuidString.lowercased()
         _ = try await setup.createJob(JobBody(locator: locator, jobId: job, body: [1, 2, 3]))
         try proxy.outage(seconds: 40)
@@ -242,8 +232,6 @@ final class OutageTests: XCTestCase, @unchecked Sendable {
         XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_failed_calls_total" + label] ?? 0, 8)
         XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_waits_total" + label] ?? 0, 8)
         XCTAssertGreaterThanOrEqual(page["jobstored_s3_outage_longest_wait_seconds" + label] ?? 0, tolerance - 1)
-        proxy.stop()
-        _ = try? DaemonProcess.testS3Store().destroyBucket(name + "--toil")
     }
 
     /// With the default tolerance (120 s), answers that are not outages still fail at once, on

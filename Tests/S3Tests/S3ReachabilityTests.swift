@@ -5,16 +5,12 @@ import XCTest
 /// The outage state machine alone: when an outage begins and ends, one probe at a time, the
 /// tolerance, and evidence from attempts older than the state.
 final class S3ReachabilityTests: XCTestCase {
-    final class Events: @unchecked Sendable {
-        private let lock = NSLock()
-        private var all: [String] = []
-        func add(_ e: S3Reachability.Event) { lock.lock(); all.append("\(e)"); lock.unlock() }
-        var lines: [String] { lock.lock(); defer { lock.unlock() }; return all }
-    }
+    /// The log lines an S3Reachability wrote.
+    typealias Events = Tally<String>
 
     func reachability(tolerance: Double, events: Events) -> S3Reachability {
         S3Reachability(endpoint: "http://s3.test", tolerance: tolerance, probeBackoffBase: 0.02, probeBackoffCap: 0.05,
-                       onEvent: { events.add($0) })
+                       onEvent: { events.add("\($0)") })
     }
 
     func testReachableCallsPassWithoutWaiting() throws {
@@ -26,7 +22,7 @@ final class S3ReachabilityTests: XCTestCase {
         r.settle(ticket, .answered)
         XCTAssertFalse(r.isUnreachable)
         XCTAssertTrue(r.hasAnswered)
-        XCTAssertEqual(events.lines, [])
+        XCTAssertEqual(events.values, [])
     }
 
     func testOneProbeAtATimeAndAnAnswerReleasesEveryone() throws {
@@ -61,9 +57,9 @@ final class S3ReachabilityTests: XCTestCase {
         XCTAssertEqual(s.callsWaited, 11)
         XCTAssertGreaterThanOrEqual(s.longestWaitSeconds, 0.3)
         XCTAssertEqual(s.callsFailed, 0)
-        XCTAssertEqual(events.lines.count, 2, "one line when it began, one when it ended: \(events.lines)")
-        XCTAssertTrue(events.lines[0].contains("is unreachable (libcurl error 7: refused)"), events.lines[0])
-        XCTAssertTrue(events.lines[1].contains("reachable again"), events.lines[1])
+        XCTAssertEqual(events.values.count, 2, "one line when it began, one when it ended: \(events.values)")
+        XCTAssertTrue(events.values[0].contains("is unreachable (libcurl error 7: refused)"), events.values[0])
+        XCTAssertTrue(events.values[1].contains("reachable again"), events.values[1])
     }
 
     func testAFailedProbeHandsTheNextProbeToAWaiterAfterABackoff() throws {
@@ -127,7 +123,7 @@ final class S3ReachabilityTests: XCTestCase {
         XCTAssertTrue(next.probe)
         r.settle(next, .answered)
         XCTAssertEqual(r.snapshot.callsFailed, 2)
-        XCTAssertEqual(events.lines.filter { $0.contains("now fail with UNAVAILABLE") }.count, 1, "logged once: \(events.lines)")
+        XCTAssertEqual(events.values.filter { $0.contains("now fail with UNAVAILABLE") }.count, 1, "logged once: \(events.values)")
     }
 
     func testToleranceZeroNeverWaits() throws {
@@ -136,6 +132,6 @@ final class S3ReachabilityTests: XCTestCase {
         r.settle(try r.admit(), .unreachable("refused"))
         XCTAssertFalse(r.isUnreachable)
         XCTAssertFalse(try r.admit().probe)
-        XCTAssertEqual(events.lines, [])
+        XCTAssertEqual(events.values, [])
     }
 }
