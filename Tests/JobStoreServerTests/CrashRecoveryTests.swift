@@ -41,6 +41,14 @@ final class CrashRecoveryTests: XCTestCase, @unchecked Sendable {
             usleep(20_000)
         }
         XCTAssertEqual(open.count, 1, "the daemon has a multipart upload open")
+        // The crash this test is about comes after the daemon journaled the upload: S3 lists it
+        // a moment before (CreateMultipartUpload answers, then the journal line is written),
+        // and a kill in that gap (seen once in CI) leaves an upload no journal names.
+        let journal = UploadJournal(path: scratch + "/cache/uploads.journal")
+        while Date() < deadline && !journal.openUploads().contains(where: { $0.uploadID == open.first?.uploadID }) {
+            usleep(5_000)
+        }
+        XCTAssertEqual(journal.openUploads().map(\.uploadID), open.map(\.uploadID), "the daemon journaled its upload")
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
         upload.cancel()
