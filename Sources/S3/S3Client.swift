@@ -67,7 +67,7 @@ public final class S3Client: @unchecked Sendable {
     /// When S3 cannot be reached (see `S3Reachability`), the call waits for the outage to end
     /// rather than spend its attempts: a refused or unresolvable connection, a TLS handshake
     /// failing after the endpoint answered before, or `maxAttempts` failures in a row that got
-    /// no answer from S3 itself (resets, timeouts, a gateway's 502/503/504).
+    /// no answer from an S3 able to serve (resets, timeouts, a gateway's 502/503/504, a 500).
     @discardableResult
     public func send(_ method: String, bucket: String, key: String? = nil, query: [(String, String)] = [],
                      headers: [(String, String)] = [], body: ArraySlice<UInt8> = [], accept: Set<Int> = [],
@@ -104,7 +104,12 @@ public final class S3Client: @unchecked Sendable {
                 return response
             } catch let failure as RetryableFailure {
                 attempt += 1
-                if let why = failure.unreachable, reachability.enabled,
+                // A call waits through outages for `tolerance` in all: a request that alone keeps
+                // failing (say one key answered 500 while others are served, each of whose answers
+                // ends the outage it began) fails as an ordinary error, not loops.
+                // (While an outage lasts, `admit` ends the wait with S3Unreachable instead.)
+                let waitedOut = !reachability.isUnreachable && metOutage.map { S3Reachability.now() - $0 >= reachability.tolerance } ?? false
+                if let why = failure.unreachable, reachability.enabled, !waitedOut,
                    failure.noConnection || ticket.probe || reachability.isUnreachable || ordinaryFailures + 1 >= maxAttempts {
                     // S3 is away: the session's state now, and this call waits for it to end.
                     reachability.settle(ticket, .unreachable(why))
@@ -151,7 +156,7 @@ public final class S3Client: @unchecked Sendable {
         let retryAfter: Double?
         /// The server asked the whole session to slow down (503, 429, SlowDown).
         var throttle = false
-        /// Why S3 itself gave no answer (a transport failure, a gateway's 502/503/504); nil when it did.
+        /// Why no S3 able to serve answered (a transport failure, a gateway's 502/503/504, a 500); nil when one did.
         var unreachable: String?
         /// No connection could be made at all: an outage at once, not after `maxAttempts`.
         var noConnection = false
@@ -193,13 +198,19 @@ public final class S3Client: @unchecked Sendable {
         sightings.record(method: method, bucket: bucket, key: key, status: response.status, code: error.code)
         // BadDigest / XAmzContentSHA256Mismatch: the body was damaged on its way (the server
         // checked it against our MD5 or signed SHA-256); it is sent again from memory.
-        if response.status >= 500 || response.status == 429 || ["SlowDown", "RequestTimeout", "BadDigest",
-                                                                  "XAmzContentSHA256Mismatch"].contains(error.code) {
+        // 501 NotImplemented is the server's permanent answer, not a transient one.
+        let serverFault = response.status >= 500 && response.status != 501
+        if serverFault || response.status == 429 || ["SlowDown", "RequestTimeout", "BadDigest",
+                                                      "XAmzContentSHA256Mismatch"].contains(error.code) {
             let throttle = response.status == 503 || response.status == 429 || error.code == "SlowDown"
-            // A 502, 504, or 503 that is not S3's SlowDown: a gateway in front of S3 answered, not S3.
+            // No S3 that can serve: a gateway's 502, 504 or 503 that is not S3's SlowDown, or a
+            // 500 InternalError, which a restarting server answers until it is ready (SeaweedFS
+            // did for seconds in CI after its restart, longer than the ordinary attempts last).
             let gateway = [502, 503, 504].contains(response.status) && error.code != "SlowDown"
+            let unwell = gateway ? "HTTP \(response.status) from a gateway"
+                : serverFault && error.code != "SlowDown" ? "HTTP \(response.status) \(error.code.isEmpty ? "from S3" : error.code)" : nil
             throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle,
-                                   unreachable: gateway ? "HTTP \(response.status) from a gateway" : nil)
+                                   unreachable: unwell)
         }
         // A signature refused once is signed afresh and sent again, once: SeaweedFS under load
         // refused one GET in ~13,000 of a correctly signed request (CI's LoadTests); a wrong

@@ -9,12 +9,15 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var script: [String]
     private(set) var requests: [String] = []
+    /// Answers chosen by the request's head before the script is consulted (nil: the script's).
+    private let route: @Sendable (String) -> String?
     /// A script entry that answers nothing at all: a stalled server.
     static let stall = "STALL"
 
     /// `port` 0: any free port; another: that one (a server coming back where one was refused).
-    init(script: [String], port fixedPort: UInt16 = 0) throws {
+    init(script: [String], port fixedPort: UInt16 = 0, route: @escaping @Sendable (String) -> String? = { _ in nil }) throws {
         self.script = script
+        self.route = route
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var addr = sockaddr_in()
@@ -59,7 +62,7 @@ final class ScriptedHTTPServer: @unchecked Sendable {
                 pending.removeFirst(end + 4 + length)
                 lock.lock()
                 requests.append(head)
-                let reply = script.isEmpty ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" : script.removeFirst()
+                let reply = route(head) ?? (script.isEmpty ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" : script.removeFirst())
                 lock.unlock()
                 if reply == Self.stall {  // say nothing until the client gives up
                     while read(fd, &buffer, buffer.count) > 0 {}

@@ -93,6 +93,46 @@ final class S3ClientOutageTests: XCTestCase {
         XCTAssertFalse(client.reachability.isUnreachable)
     }
 
+    /// A restarting SeaweedFS answers 500 InternalError for seconds before it serves (seen in CI,
+    /// longer than the ordinary attempts): that is an outage to wait through, not a failure.
+    func testAServerAnswering500UntilItIsReadyIsAnOutage() throws {
+        let body = "<Error><Code>InternalError</Code><Message>We encountered an internal error, please try again.</Message></Error>"
+        let unready = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let server = try ScriptedHTTPServer(script: Array(repeating: unready, count: 12))
+        let client = client(port: server.port, tolerance: 20, attempts: 3)
+        XCTAssertEqual(try client.send("GET", bucket: "b", key: "k").status, 200)
+        XCTAssertEqual(server.requestCount, 13)
+        let s = client.reachability.snapshot
+        XCTAssertEqual(s.outages, 1, "3 answers of 500 in a row began an outage")
+        XCTAssertEqual(s.callsFailed, 0)
+        XCTAssertFalse(client.reachability.isUnreachable)
+    }
+
+    /// One request that keeps failing while others are served does not wait forever: each other
+    /// answer ends the outage its failures begin, so it fails after the tolerance, as an S3 error.
+    func testARequestAloneAnswered500FailsAfterTheTolerance() throws {
+        let body = "<Error><Code>InternalError</Code><Message>bad key</Message></Error>"
+        let broken = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let server = try ScriptedHTTPServer(script: []) { head in head.contains("/b/poisoned ") ? broken : nil }
+        let client = client(port: server.port, tolerance: 1.5, attempts: 3)
+        let stop = Tally<Bool>()
+        let others = Thread {
+            while stop.values.isEmpty {
+                _ = try? client.send("GET", bucket: "b", key: "fine")
+                usleep(20_000)
+            }
+        }
+        others.start()
+        defer { stop.add(true) }
+        let started = Date()
+        XCTAssertThrowsError(try client.send("GET", bucket: "b", key: "poisoned")) { error in
+            XCTAssertEqual((error as? S3Client.S3Error)?.code, "InternalError", "\(error)")
+        }
+        let took = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(took, 1.4)
+        XCTAssertLessThan(took, 6, "fails after the tolerance, not in a loop")
+    }
+
     func testAnswersThatAreNotOutagesFailAtOnce() throws {
         func answer(_ status: String, _ code: String) -> String {
             let body = "<Error><Code>\(code)</Code><Message>no</Message></Error>"

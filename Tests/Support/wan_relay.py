@@ -2,7 +2,7 @@
 """A TCP relay on 127.0.0.1 that makes loopback look like a wide-area link, and counts what
 crosses it: this kernel has no `netem`, so the delay is added here, in userspace.
 
-usage: wan_relay.py UPSTREAM_HOST:PORT [--delay-ms D] [--rate-mbit R] [--http]
+usage: wan_relay.py UPSTREAM_HOST:PORT [--delay-ms D] [--rate-mbit R] [--http] [--listen HOST[:PORT]]
 
 Every segment read from either side is held for D ms before it is written to the other (so a
 round trip costs 2·D on top of loopback), in order, without serialising the segments behind
@@ -17,7 +17,11 @@ operation, from the method, the path and the query, as AWS names them.
 Prints the listening port, then the control port, one per line (--port-file FILE: also writes
 "PORT PID CONTROL_PORT" to FILE). A line to the control port, `counts` or `reset`, is answered
 with one line of JSON: connections, bytes each way, and with --http the requests by operation
-and by key prefix (`reset` answers the counts and zeroes them); `GET /counts` over HTTP too."""
+and by key prefix (`reset` answers the counts and zeroes them); `GET /counts` over HTTP too.
+`by_peer` holds the same figures per client address: on tools/cluster's bridge, per node.
+
+--listen: the address to listen on (default 127.0.0.1, any free port); the control port is on
+the same address. Only loopback or an address of a namespace or bridge this project made."""
 import argparse
 import asyncio
 import json
@@ -41,10 +45,20 @@ class Counts:
         self.requests = {}
         self.by_prefix = {}
 
+        self.by_peer = {}
+
+    def peer(self, address: str) -> "Counts":
+        if address not in self.by_peer:
+            self.by_peer[address] = Counts()
+        return self.by_peer[address]
+
     def as_dict(self):
-        return {"connections": self.connections, "bytes_up": self.bytes_up, "bytes_down": self.bytes_down,
-                "requests": dict(sorted(self.requests.items())), "total_requests": sum(self.requests.values()),
-                "by_prefix": dict(sorted(self.by_prefix.items()))}
+        d = {"connections": self.connections, "bytes_up": self.bytes_up, "bytes_down": self.bytes_down,
+             "requests": dict(sorted(self.requests.items())), "total_requests": sum(self.requests.values()),
+             "by_prefix": dict(sorted(self.by_prefix.items()))}
+        if self.by_peer:
+            d["by_peer"] = {address: c.as_dict() for address, c in sorted(self.by_peer.items())}
+        return d
 
 
 def key_prefix(target: str) -> str:
@@ -103,9 +117,11 @@ def s3_operation(method: str, target: str, headers: dict) -> str:
 
 class RequestReader:
     """Follows HTTP/1.1 requests through a byte stream fed in arbitrary pieces: headers, then a
-    body of Content-Length bytes or in chunks. Only watches; never changes the bytes."""
+    body of Content-Length bytes or in chunks. Only watches; never changes the bytes. Counts into
+    each of `counts` (the relay's, and its client's)."""
 
-    def __init__(self):
+    def __init__(self, counts):
+        self.counts = counts
         self.buffer = b""
         self.state = "head"
         self.remaining = 0  # bytes to pass over in state "skip", then `after`
@@ -138,9 +154,10 @@ class RequestReader:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
                 op = s3_operation(method, target, headers)
-                COUNTS.requests[op] = COUNTS.requests.get(op, 0) + 1
                 where = f"{op} {key_prefix(target)}"
-                COUNTS.by_prefix[where] = COUNTS.by_prefix.get(where, 0) + 1
+                for counts in self.counts:
+                    counts.requests[op] = counts.requests.get(op, 0) + 1
+                    counts.by_prefix[where] = counts.by_prefix.get(where, 0) + 1
                 if "chunked" in headers.get("transfer-encoding", "").lower():
                     self.state = "chunk-size"
                 else:
@@ -168,7 +185,7 @@ class RequestReader:
                     self.state = "head"
 
 
-async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher):
+async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher, counted):
     """One direction: read, hold each segment `delay` seconds, write, at most `rate` bytes/s."""
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
@@ -183,10 +200,11 @@ async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher):
                 data = await reader.read(65536)
                 if not data:
                     break
-                if up:
-                    COUNTS.bytes_up += len(data)
-                else:
-                    COUNTS.bytes_down += len(data)
+                for counts in counted:
+                    if up:
+                        counts.bytes_up += len(data)
+                    else:
+                        counts.bytes_down += len(data)
                 if watcher is not None:
                     try:
                         watcher.feed(data)
@@ -232,7 +250,10 @@ async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher):
 
 
 async def relay(client_reader, client_writer, upstream, delay, rate, http):
-    COUNTS.connections += 1
+    peer = client_writer.get_extra_info("peername")
+    counted = [COUNTS, COUNTS.peer(peer[0] if peer else "?")]
+    for counts in counted:
+        counts.connections += 1
     try:
         server_reader, server_writer = await asyncio.open_connection(*upstream)
     except OSError:
@@ -240,10 +261,10 @@ async def relay(client_reader, client_writer, upstream, delay, rate, http):
         return
     for w in (client_writer, server_writer):
         w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    watcher = RequestReader() if http else None
+    watcher = RequestReader(counted) if http else None
     try:
-        await asyncio.gather(pipe(client_reader, server_writer, delay, rate, True, watcher),
-                             pipe(server_reader, client_writer, delay, rate, False, None))
+        await asyncio.gather(pipe(client_reader, server_writer, delay, rate, True, watcher, counted),
+                             pipe(server_reader, client_writer, delay, rate, False, None, counted))
     finally:
         for w in (client_writer, server_writer):
             w.close()
@@ -279,6 +300,7 @@ async def main():
     parser.add_argument("--rate-mbit", type=float, default=0.0)
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--port-file", help='also write "PORT PID CONTROL_PORT" there, once listening')
+    parser.add_argument("--listen", default="127.0.0.1", help="HOST or HOST:PORT to listen on (the control port: same host)")
     args = parser.parse_args()
     host, _, port = args.upstream.rpartition(":")
     upstream = (host, int(port))
@@ -290,8 +312,9 @@ async def main():
         connections.add(task)
         task.add_done_callback(connections.discard)
 
-    server = await asyncio.start_server(accepted, "127.0.0.1", 0)
-    controller = await asyncio.start_server(control, "127.0.0.1", 0)
+    listen_host, _, listen_port = args.listen.partition(":")
+    server = await asyncio.start_server(accepted, listen_host, int(listen_port or 0))
+    controller = await asyncio.start_server(control, listen_host, 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     print(controller.sockets[0].getsockname()[1], flush=True)
     if args.port_file:
