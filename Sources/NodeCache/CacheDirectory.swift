@@ -77,9 +77,22 @@ struct CacheDirectory {
     /// A new temporary file for a fill; returns its descriptor and path.
     func createTemporary() throws -> (fd: Int32, path: String) {
         let path = "\(temporary)/\(UUID().uuidString.lowercased())"
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT && restoreTree() {
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
         guard fd >= 0 else { throw CacheError("cannot create \(path): \(String(cString: strerror(errno)))") }
         return (fd, path)
+    }
+
+    /// Makes the tree again after someone removed it under a running daemon (an operator's
+    /// `rm -rf` of a full scratch disk, a node's tmp cleaner): the cache goes on filling rather
+    /// than failing every read. Returns whether the tree now exists.
+    func restoreTree() -> Bool {
+        for dir in [root, entries, temporary] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            return false
+        }
+        return true
     }
 
     /// Moves a finished fill into place under `name`, then its manifest: from this moment the
@@ -88,7 +101,11 @@ struct CacheDirectory {
         guard chmod(path, executable ? 0o500 : 0o400) == 0 else {
             throw CacheError("chmod \(path): \(String(cString: strerror(errno)))")
         }
-        guard rename(path, dataPath(name)) == 0 else {
+        var renamed = rename(path, dataPath(name)) == 0
+        if !renamed && errno == ENOENT && restoreTree() {  // entries/ was removed (not our fill: see rename(2))
+            renamed = rename(path, dataPath(name)) == 0
+        }
+        guard renamed else {
             throw CacheError("rename \(path): \(String(cString: strerror(errno)))")
         }
         let manifestTemporary = "\(temporary)/\(name).manifest"

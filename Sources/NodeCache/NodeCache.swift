@@ -139,7 +139,8 @@ public final class NodeCache: @unchecked Sendable {
             // no bytes) unless the entry is within the trust window.
             if let entry = state.entries[key], entry.manifest.secretDigest == secretDigest, entry.verified {
                 if isTrusted(entry) {
-                    let file = try pin(entry, hit: true)
+                    let file: CachedFile
+                    do { file = try pin(entry, hit: true) } catch { condition.unlock(); throw error }
                     condition.unlock()
                     return file
                 }
@@ -148,7 +149,8 @@ public final class NodeCache: @unchecked Sendable {
         }
         let existing = state.entries[key].flatMap { $0.manifest.secretDigest == secretDigest ? $0 : nil }
         if let entry = existing, entry.verified, isTrusted(entry) {
-            let file = try pin(entry, hit: true)
+            let file: CachedFile
+            do { file = try pin(entry, hit: true) } catch { condition.unlock(); throw error }
             condition.unlock()
             logger.debug("cache hit (trusted) \(key)")
             return file
@@ -378,10 +380,19 @@ public final class NodeCache: @unchecked Sendable {
         return (entry, pinning ? try? pin(entry, hit: false) : nil)
     }
 
+    /// Opens and pins an entry's data. Data gone from disk (the directory wiped or pruned under
+    /// the daemon) drops the entry and throws ReadAgain: the read fetches the object again.
     private func pin(_ entry: CacheEntry, hit: Bool) throws -> CachedFile {
         let path = directory.dataPath(entry.name)
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ObjectStoreError.io("cannot open cache entry \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let cause = errno
+            guard cause == ENOENT else { throw ObjectStoreError.io("cannot open cache entry \(path): \(String(cString: strerror(cause)))") }
+            state.statistics.corrupt += 1
+            drop(entry)
+            logger.warning("cache entry \(entry.manifest.key) is gone from \(directory.entries) (removed under the daemon); reading it from the store again")
+            throw ReadAgain()
+        }
         entry.pins += 1
         state.clock += 1
         entry.lastUsed = state.clock

@@ -23,6 +23,37 @@ final class NodeCachePersistenceTests: NodeCacheTestCase {
         XCTAssertEqual(remote.downloads, 1)
     }
 
+    /// The directory removed under a running cache (an operator's `rm -rf` of a full scratch
+    /// disk): entries whose data is gone are fetched again, new fills make the tree again, and
+    /// reads never fail for it; trusted entries too.
+    func testAWipedDirectoryIsRefilledNotFailed() throws {
+        for trust in [0.0, 600] {
+            let remote = FakeRemote()
+            let a = randomBytes(10_000), b = randomBytes(7_000)
+            remote.set("a", a)
+            remote.set("b", b)
+            let cache = try makeCache(trust: trust)
+            defer { cache.close() }
+            try cache.open(key("a"), fetch: remote.fetch("a"))?.release()
+            try FileManager.default.removeItem(atPath: root)
+            let again = try XCTUnwrap(try cache.open(key("a"), fetch: remote.fetch("a")))
+            XCTAssertEqual(try read(again), a, "trust \(trust)")
+            again.release()
+            let other = try XCTUnwrap(try cache.open(key("b"), fetch: remote.fetch("b")))
+            XCTAssertEqual(try read(other), b)
+            other.release()
+            XCTAssertEqual(remote.downloads, 3, "a twice (its data was gone), b once")
+            XCTAssertEqual(cache.statistics.entries, 2)
+            XCTAssertEqual(cache.statistics.sizeBytes, 17_000, "the lost entry's bytes are no longer counted")
+            XCTAssertEqual(bytesOnDisk(), 17_000)
+            let third = try XCTUnwrap(try cache.open(key("a"), fetch: remote.fetch("a")))
+            XCTAssertEqual(try read(third), a)
+            third.release()
+            XCTAssertEqual(remote.downloads, 3, "served from the refilled entry")
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
     func testAfterACrashDebrisIsRemovedAndCorruptEntriesAreNotServed() throws {
         let remote = FakeRemote()
         let good = randomBytes(10_000)
