@@ -45,8 +45,13 @@ public final class SocketServer: @unchecked Sendable {
         let fd: Int32
         let device: UInt64
         let inode: UInt64
-        /// The daemon whose socket this one replaced (`takeover`), to be told to drain.
+        /// The daemon whose socket this one replaced (`takeover`), to be told to drain; nil
+        /// also when its pid is unknown (see `replacedLiveDaemon`).
         public let replacedPID: pid_t?
+        /// Whether a live daemon's socket was replaced. Its pid may be unknown: a peer in
+        /// another PID namespace (a pod beside ours) is reported as pid 0, and kill(0, …)
+        /// would signal this daemon's own process group.
+        public var replacedLiveDaemon = false
         /// A socket another process made and passed to us (systemd socket activation): it
         /// outlives this daemon, so it is never shut down or unlinked, only no longer accepted on.
         var adopted = false
@@ -63,6 +68,7 @@ public final class SocketServer: @unchecked Sendable {
                                                     attributes: [.posixPermissions: 0o700])
         }
         var replaced: pid_t?
+        var replacedLive = false
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else {
@@ -72,7 +78,8 @@ public final class SocketServer: @unchecked Sendable {
                 let peer = UnixSocket.peerCredentials(live)
                 close(live)
                 guard takeover else { throw SocketError("another daemon is serving \(path) (--takeover replaces it)") }
-                replaced = peer.map { pid_t($0.pid) }
+                replacedLive = true
+                replaced = peer.flatMap { $0.pid > 0 ? pid_t($0.pid) : nil }
             } else {
                 unlink(path)
             }
@@ -83,7 +90,9 @@ public final class SocketServer: @unchecked Sendable {
             close(fd)
             throw SocketError("stat \(path)", errno: errno)
         }
-        return PreparedListener(fd: fd, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino), replacedPID: replaced)
+        var prepared = PreparedListener(fd: fd, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino), replacedPID: replaced)
+        prepared.replacedLiveDaemon = replacedLive
+        return prepared
     }
 
     /// Starts accepting on `prepared` (by default: a listener prepared now, refusing to replace

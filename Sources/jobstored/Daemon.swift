@@ -206,9 +206,12 @@ struct Daemon: ParsableCommand {
         if let old = listener.replacedPID {
             logger.notice("took over \(path) from pid \(old); asking it to drain")
             kill(old, SIGTERM)
+        } else if listener.replacedLiveDaemon {
+            logger.warning("took over \(path) from a daemon whose pid is not visible here (another PID namespace): it is not signalled; stop it yourself, it drains on SIGTERM")
         }
-        let cache = try nodeCache(logger: logger, lockWait: listener.replacedPID == nil ? 0 : shutdownDeadline + 10)
-        if cache != nil || (noCache && listener.replacedPID == nil) {
+        let replacing = listener.replacedLiveDaemon
+        let cache = try nodeCache(logger: logger, lockWait: replacing ? shutdownDeadline + 10 : 0)
+        if cache != nil || (noCache && !replacing) {
             try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
             Self.abortLeftoverUploads(stores, logger: logger)

@@ -120,4 +120,35 @@ final class ShutdownTests: XCTestCase {
         XCTAssertEqual(stat(daemon.socket, &st), 0)
         XCTAssertEqual(st.st_mode & 0o777, 0o600)
     }
+
+    /// A daemon outside our PID namespace (the host's, seen from a pod) is reported with pid
+    /// 0: taking over its socket must not signal pid 0, which is the new daemon's own process
+    /// group. The new daemon serves; the old one is left for its owner to stop.
+    func testTakingOverFromOutsideThePIDNamespaceSignalsNobody() throws {
+        let old = try DaemonProcess(extraArguments: ["--no-cache"])
+        defer { old.stop() }
+        let log = old.directory + "/new.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let new = Process()
+        new.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        new.arguments = ["--pid", "--fork", "--kill-child=SIGTERM", DaemonProcess.binary, "--socket", old.socket, "--takeover",
+                         "--no-cache", "--no-fsync", "--log-level", "info"]
+        new.environment = ["JOBSTORED_CONFIG": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true", "PATH": "/usr/bin:/bin"]
+        new.standardError = FileHandle(forWritingAtPath: log)
+        try new.run()
+        // unshare ignores SIGTERM while it waits; its end sends the daemon SIGTERM (--kill-child).
+        defer { if new.isRunning { kill(new.processIdentifier, SIGKILL); new.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(10)
+        var text = ""
+        while !text.contains("listening on") && new.isRunning && Date() < deadline {
+            usleep(50_000)
+            text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        usleep(500_000)
+        XCTAssertTrue(new.isRunning, "the new daemon did not signal its own process group: \(text)")
+        XCTAssertTrue(old.process.isRunning, "the old daemon, whose pid is not visible, was not signalled")
+        XCTAssertTrue(text.contains("whose pid is not visible here"), text)
+        let fd = try UnixSocket.connect(path: old.socket)
+        close(fd)
+    }
 }
