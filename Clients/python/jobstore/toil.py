@@ -232,19 +232,24 @@ class DaemonJobStore(AbstractJobStore):
         # Executable when the store's metadata says so, or the FileID does (Toil: "read_file
         # needs to respect the executable attribute on FileIDs"; a file stored before the
         # store knew the bit, e.g. imported through a stream, has only the FileID's).
+        #
+        # A hard link to the daemon's read-only file whatever `symlink` says: Toil's contract is
+        # "copies or hard links" (the caller may not modify the file; `symlink` permits only a
+        # symlink on top), and its FileJobStore links too. So the copy Toil's caching file store
+        # keeps of every file it reads shares the node cache's blocks: one copy per node, not
+        # two, where the cache and Toil's work directory share a filesystem.
         wanted = bool(getattr(file_id, "executable", False))
         request = pb.ReadFileRequest(locator=self.daemon_locator, file_id=str(file_id), sse_key=self._sse_key())
         try:
-            if symlink:
-                request.link_ok = True
-                try:
-                    reply = self.client.read_file(request)
-                except errors.InvalidArgument:
-                    reply = None  # no local path on this backend: copy below
-                if (reply is not None and reply.link_path
-                        and self._link(reply.link_path, local_path, wanted or reply.info.executable)):
-                    return
-                request.link_ok = False
+            request.link_ok = True
+            try:
+                reply = self.client.read_file(request)
+            except errors.InvalidArgument:
+                reply = None  # no local path on this backend: copy below
+            if (reply is not None and reply.link_path
+                    and self._link(reply.link_path, local_path, wanted or reply.info.executable)):
+                return
+            request.link_ok = False
             directory = os.path.dirname(os.path.abspath(local_path))
             fd, temporary = tempfile.mkstemp(dir=directory, prefix=".jobstore-")
             try:
