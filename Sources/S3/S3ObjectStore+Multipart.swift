@@ -13,6 +13,10 @@ extension S3ObjectStore {
     }
 
     func createMultipartUpload(_ bucket: String, key: String, headers: [(String, String)]) throws -> String {
+        // Journaled before it is sent: a crash between S3's answer and the `begin` line still
+        // leaves the next start knowing that an upload of this key may be open (UploadJournal).
+        let intent = journal?.intend(region: client.endpoint.region, bucket: bucket, key: key)
+        defer { if let intent { journal?.settle(intent) } }
         let response = try client.send("POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         let xml = String(decoding: response.body, as: UTF8.self)
         guard let id = S3Client.element("UploadId", in: xml).map(XMLText.unescape), !id.isEmpty else {

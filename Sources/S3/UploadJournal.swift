@@ -6,6 +6,12 @@ import Foundation
 ///
 /// Lines are appended (O_APPEND, one write each, so two daemons taking over from one another
 /// never interleave within a line): `begin\tREGION\tBUCKET\tUPLOAD-ID\tKEY` and `end\tUPLOAD-ID`.
+///
+/// An upload's id is known only once CreateMultipartUpload answers, and a daemon killed between
+/// that answer and its `begin` line would leave an upload no line names. So an `intent` is
+/// written before the request, `intent\tREGION\tBUCKET\tTOKEN\tSECONDS\tKEY`, and `settled\tTOKEN`
+/// once the `begin` is written (or the request failed); an intent never settled means "an
+/// upload of KEY begun at about SECONDS may be open", and the next start looks for it.
 public final class UploadJournal: @unchecked Sendable {
     public let path: String
     private let lock = NSLock()
@@ -21,6 +27,27 @@ public final class UploadJournal: @unchecked Sendable {
         public var bucket: String
         public var key: String
         public var uploadID: String
+    }
+
+    /// A CreateMultipartUpload about to be sent, whose upload a crash may leave unnamed.
+    public struct Intent: Equatable, Sendable {
+        public var region: String
+        public var bucket: String
+        public var key: String
+        /// Seconds since 1970, when the request was about to be sent.
+        public var since: Double
+    }
+
+    /// Records a CreateMultipartUpload about to be sent; returns the token to settle it with.
+    func intend(region: String, bucket: String, key: String) -> String {
+        let token = UUID().uuidString.lowercased()
+        append("intent\t\(region)\t\(bucket)\t\(token)\t\(Int(Date().timeIntervalSince1970))\t\(key)\n")
+        return token
+    }
+
+    /// The intent's upload is journaled by its id (`begin`), or was never made.
+    func settle(_ token: String) {
+        append("settled\t\(token)\n")
     }
 
     func begin(region: String, bucket: String, key: String, uploadID: String) {
@@ -51,6 +78,23 @@ public final class UploadJournal: @unchecked Sendable {
                 open[fields[3]] = OpenUpload(region: fields[1], bucket: fields[2], key: fields[4], uploadID: fields[3])
                 order.append(fields[3])
             } else if fields.count == 2, fields[0] == "end" {
+                open[fields[1]] = nil
+            }
+        }
+        return order.compactMap { open[$0] }
+    }
+
+    /// Intents never settled: a CreateMultipartUpload whose answer a crash may have lost.
+    public func unsettledIntents() -> [Intent] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var open: [String: Intent] = [:]
+        var order: [String] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+            if fields.count == 6, fields[0] == "intent", let since = Double(fields[4]) {
+                open[fields[3]] = Intent(region: fields[1], bucket: fields[2], key: fields[5], since: since)
+                order.append(fields[3])
+            } else if fields.count == 2, fields[0] == "settled" {
                 open[fields[1]] = nil
             }
         }

@@ -283,29 +283,6 @@ struct Daemon: ParsableCommand {
             ?? "/var/tmp/jobstored-\(geteuid())"
     }
 
-    /// Aborts the multipart uploads a crashed predecessor left open (in the background: S3 may
-    /// be slow or away), then starts the journal afresh. Only while this daemon holds the
-    /// cache directory's lock, so never the uploads of a daemon still draining.
-    static func abortLeftoverUploads(_ stores: S3Stores, logger: Logger) {
-        guard let journal = stores.journal else { return }
-        let leftovers = journal.openUploads()
-        journal.reset()
-        guard !leftovers.isEmpty else { return }
-        let thread = Thread {
-            var aborted = 0
-            for upload in leftovers {
-                do {
-                    try stores.store(region: upload.region).abortUpload(upload.bucket, key: upload.key, uploadID: upload.uploadID)
-                    aborted += 1
-                } catch {
-                    logger.warning("could not abort upload \(upload.uploadID) of \(upload.bucket)/\(upload.key): \(error)")
-                }
-            }
-            logger.notice("aborted \(aborted) of \(leftovers.count) multipart upload(s) left open by a previous run")
-        }
-        thread.start()
-    }
-
     static func backendRequests(_ counters: S3RequestCounters) -> [BackendRequestStats] {
         counters.snapshot.sorted { $0.key < $1.key }.map { operation, f in
             BackendRequestStats(operation: operation, requests: f.requests, errors: f.errors, retries: f.retries,

@@ -72,4 +72,51 @@ final class CrashRecoveryTests: XCTestCase, @unchecked Sendable {
         c2.connection.close()
         first.stop()
     }
+
+    /// A kill between CreateMultipartUpload's answer and the journal's `begin` line leaves an
+    /// upload no line names, only the `intent` written before the request. This is the journal
+    /// and the bucket such a crash leaves (the upload made here as the dead daemon made it):
+    /// the next start aborts that key's upload, and keeps another key's.
+    func testTheNextStartAbortsAnUploadWhoseAnswerTheCrashLost() async throws {
+        let scratch = NSTemporaryDirectory() + "crash-gap-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let arguments = ["--part-size", "5MiB", "--cache-dir", scratch + "/cache"]
+        let name = "jobstore-gap-\(UUID().uuidString.prefix(8).lowercased())"
+        let locator = "aws:us-east-1:\(name)"
+        let bucket = name + "--toil"
+        let s3 = DaemonProcess.testS3Store()
+        let first = try DaemonProcess.withS3(extraArguments: arguments)
+        let client = try first.connect()
+        _ = try await client.initialize(StoreRequest(locator: locator))
+        client.connection.close()
+        _ = first.stop()
+
+        func create(_ key: String) throws -> String {
+            let xml = String(decoding: try s3.client.send("POST", bucket: bucket, key: key, query: [("uploads", "")]).body, as: UTF8.self)
+            return try XCTUnwrap(xml.range(of: "<UploadId>").flatMap { open in
+                xml.range(of: "</UploadId>").map { String(xml[open.upperBound..<$0.lowerBound]) }
+            })
+        }
+        let lostKey = "files-flat/lost/big", foreignKey = "files-flat/foreign/f"
+        let foreignID = try create(foreignKey)
+        let since = Int(Date().timeIntervalSince1970)
+        let journal = scratch + "/cache/uploads.journal"
+        try "intent\tus-east-1\t\(bucket)\t\(UUID().uuidString.lowercased())\t\(since)\t\(lostKey)\n".write(toFile: journal, atomically: true, encoding: .utf8)
+        _ = try create(lostKey)
+        XCTAssertEqual(try s3.listMultipartUploads(bucket).count, 2)
+
+        let second = try DaemonProcess.withS3(extraArguments: arguments)
+        defer { second.stop() }
+        let until = Date().addingTimeInterval(15)
+        var left = try s3.listMultipartUploads(bucket)
+        while Date() < until && left.count > 1 {
+            usleep(50_000)
+            left = try s3.listMultipartUploads(bucket)
+        }
+        XCTAssertEqual(left.map(\.uploadID), [foreignID], "the lost answer's upload aborted, another key's kept")
+        try s3.abortUpload(bucket, key: foreignKey, uploadID: foreignID)
+        let c2 = try second.connect()
+        _ = try await c2.destroy(StoreRequest(locator: locator))
+        c2.connection.close()
+    }
 }
