@@ -10,7 +10,12 @@ import ObjectStore
 extension JobStore {
     /// Whether an object's cache entry should be executable: the file's FileID.executable bit.
     public static func isExecutable(_ info: ObjectInfo) -> Bool {
-        info.metadata[Keys.Meta.executable] == "1"
+        isExecutable(info.metadata)
+    }
+
+    /// The same, from an object's metadata (the one place that spells the bit's encoding).
+    public static func isExecutable(_ metadata: [String: String]) -> Bool {
+        metadata[Keys.Meta.executable] == "1"
     }
 
     func cacheKey(_ key: String) -> CacheKey? {

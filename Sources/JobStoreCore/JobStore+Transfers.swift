@@ -24,12 +24,12 @@ extension JobStore {
                 if let info = try mapped({
                     try store.serverSideCopy(from: source, bucket: sourceBucket, key: sourceKey, to: bucket, key: key, options: copyOptions)
                 }) {
-                    stored = StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
+                    stored = StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
                 } else {
                     guard let head = try mapped({ try source.head(sourceBucket, key: sourceKey, options: GetOptions()) }) else {
                         throw JobStoreFailure(.notFound, "no such object")
                     }
-                    let executable = sharedName.isEmpty && head.metadata[Keys.Meta.executable] == "1"
+                    let executable = sharedName.isEmpty && Self.isExecutable(head)
                     let (_, info) = try BytePipe.transfer(produce: { pipe in
                         try source.get(sourceBucket, key: sourceKey, into: pipe, options: GetOptions(ifMatch: head.etag))
                     }, consume: { pipe in
@@ -75,14 +75,14 @@ extension JobStore {
                 try target.serverSideCopy(from: store, bucket: bucket, key: key, to: targetBucket, key: targetKey,
                                           options: CopyOptions(sourceEncryptionKey: sseKey))
             }) {
-                return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
+                return StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
             }
             let (info, _) = try BytePipe.transfer(produce: { [self] pipe in
                 try getVerified(key, into: pipe, notFound: .noSuchFile(id), sseKey: sseKey)
             }, consume: { pipe in
                 try mapped { try target.put(targetBucket, key: targetKey, body: pipe, options: PutOptions()) }
             })
-            return StoredFile(id: id, size: info.size, executable: info.metadata[Keys.Meta.executable] == "1")
+            return StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
         case .http:
             throw JobStoreFailure(.invalidArgument, "http(s) URLs can be imported from but not exported to (as in Toil): \(urlText).")
         case .file(let path):
@@ -98,7 +98,7 @@ extension JobStore {
                 if !renamed { unlink(temporary) }
             }
             let info = try getVerified(key, into: FileDescriptorSink(fd: fd), notFound: .noSuchFile(id), sseKey: sseKey)
-            let executable = info.metadata[Keys.Meta.executable] == "1"
+            let executable = Self.isExecutable(info)
             let mask = umask(0)
             umask(mask)
             fchmod(fd, (executable ? 0o777 : 0o666) & ~mask)

@@ -234,7 +234,7 @@ public final class JobStore: @unchecked Sendable {
         meta[Keys.Meta.writer] = "jobstored/\(Self.version)"
         let options = PutOptions(metadata: meta, trailingMetadata: { [Keys.Meta.sha256: checksummed.finalizeHex()] },
                                  createOnly: createOnly, encryptionKey: sseKey,
-                                 executable: metadata[Keys.Meta.executable] == "1")
+                                 executable: Self.isExecutable(metadata))
         var info = try mapped { try store.put(bucket, key: key, body: checksummed, options: options) }
         // What the object now carries, whether or not the store echoed it.
         info.metadata = meta.merging(info.metadata) { ours, _ in ours }
