@@ -2,8 +2,14 @@
 jobstored:aws: (SeaweedFS on the cluster's bridge). Leader on node 1, --batchSystem slurm.
 
 - Toil's sort example: the output is the input sorted (sort_workflow.py checks it).
-- A fan-out: one 64 MiB input read by 24 jobs spread by Slurm over the nodes, each writing an
-  output, checked by a last job.
+- A fan-out: one 64 MiB input read by 24 jobs spread by Slurm over the nodes with
+  readGlobalFile, each writing an output, checked by a last job. Each node's scratch disk holds
+  one copy of the input at its peak (the daemon's cache entry, and Toil's cached copy as a hard
+  link to it), not two.
+- --sseKey across the nodes: a fan-out (8 MiB, multipart, read by 6 jobs) with a key file; every
+  object in the bucket but config.pickle is refused by S3 without the key and whole with it.
+- Another node's update is seen: node 1 writes a file, node 2 reads it (into its cache), node 3
+  updates it, node 2's next read has the update (cross_node.py, Toil's job-store API).
 - Every node's daemon served calls in each workflow (the work really spread).
 - Each node downloaded the fan-out's input at most once: S3 bytes received per node, from the
   daemons' own Stats, stay under one input's size (plus the outputs' few bytes).
@@ -13,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from functools import partial
@@ -38,12 +45,60 @@ def node_stats(k):
     return {"get_bytes": gets, "calls": calls}
 
 
-def run_workflow(env, name, argv):
+class DiskPeak(threading.Thread):
+    """Each node's scratch disk (the daemon's cache and Toil's work directory), sampled every
+    second: the peak bytes, hard links counted once (du)."""
+
+    def __init__(self, state_dir):
+        super().__init__(daemon=True)
+        self.state_dir, self.peak, self.stopping = state_dir, {k: 0 for k in range(1, NODES + 1)}, threading.Event()
+
+    def run(self):
+        while not self.stopping.wait(1.0):
+            for k in self.peak:
+                scratch = os.path.join(self.state_dir, f"node{k}", "scratch")
+                out = subprocess.run(["du", "-sb", scratch], text=True, capture_output=True).stdout.split()
+                if out:
+                    self.peak[k] = max(self.peak[k], int(out[0]))
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        return self.peak
+
+
+def sse_objects_check(env, bucket, key):
+    """Every object but config.pickle: refused without the key, whole with it."""
+    import boto3
+    from botocore.exceptions import ClientError
+    s3 = boto3.client("s3", endpoint_url=env["JOBSTORE_CLUSTER_S3_DIRECT"], region_name="us-east-1",
+                      aws_access_key_id="jobstore-test", aws_secret_access_key="jobstore-test-secret")
+    problems, checked = [], 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            name = obj["Key"]
+            if name == "config.pickle":
+                continue
+            try:
+                s3.get_object(Bucket=bucket, Key=name)["Body"].read()
+                problems.append(f"{name}: readable without the SSE-C key")
+            except ClientError:
+                pass
+            body = s3.get_object(Bucket=bucket, Key=name, SSECustomerAlgorithm="AES256", SSECustomerKey=key)["Body"].read()
+            if len(body) != obj["Size"]:
+                problems.append(f"{name}: {len(body)} bytes with the key, listed as {obj['Size']}")
+            checked += 1
+    if checked == 0:
+        problems.append("no encrypted object to check")
+    return problems, checked
+
+
+def run_workflow(env, name, argv, clean="always"):
     run_dir = os.path.join(env["JOBSTORE_CLUSTER_DIR"], f"run-{name}")
     os.makedirs(run_dir, exist_ok=True)
     started = time.monotonic()
     p = subprocess.run([CLUSTER, "exec", "1", "--", "env", f"PYTHONPATH={ROOT}/Clients/python", "python3", *argv,
-                        "--batchSystem", "slurm", "--workDir", "/run/toil", "--clean", "always", "--logLevel", "INFO"],
+                        "--batchSystem", "slurm", "--workDir", env["JOBSTORE_CLUSTER_SCRATCH"] + "/toil", "--clean", clean, "--logLevel", "INFO"],
                        cwd=run_dir, env=env, text=True, capture_output=True, timeout=1200)
     took = time.monotonic() - started
     if p.returncode != 0:
@@ -88,19 +143,53 @@ def main():
             if calls == 0:
                 failures.append(f"sort: node{k}'s daemon served no call (the work did not spread)")
 
+        disk = DiskPeak(env["JOBSTORE_CLUSTER_DIR"])
+        disk.start()
         took = run_workflow(env, "fanout", [f"{ROOT}/bench/python/fanout_workflow.py", f"jobstored:aws:us-east-1:cl-fan-{uuid.uuid4().hex[:6]}",
-                                            str(FANOUT_MIB), str(READERS)])
+                                            str(FANOUT_MIB), str(READERS), "file"])
+        peak = disk.stop()
         after = {k: node_stats(k) for k in range(1, NODES + 1)}
         spread = {k: after[k]["calls"] - after_sort[k]["calls"] for k in before}
         downloaded = {k: after[k]["get_bytes"] - after_sort[k]["get_bytes"] for k in before}
         print(f"cluster: fan-out ({FANOUT_MIB} MiB, {READERS} readers) in {took:.1f} s, calls per node {spread}, "
               f"MiB from S3 per node { {k: round(v / MiB, 1) for k, v in downloaded.items()} }, "
-              f"in all {sum(downloaded.values()) / MiB:.1f} MiB (without the node cache: {READERS * FANOUT_MIB} MiB)")
+              f"in all {sum(downloaded.values()) / MiB:.1f} MiB (without the node cache: {READERS * FANOUT_MIB} MiB), "
+              f"peak MiB on each node's scratch disk { {k: round(v / MiB, 1) for k, v in peak.items()} }")
         for k in before:
             if spread[k] == 0:
                 failures.append(f"fan-out: node{k}'s daemon served no call")
             if downloaded[k] > FANOUT_MIB * MiB + MiB:
                 failures.append(f"fan-out: node{k} downloaded {downloaded[k] / MiB:.1f} MiB, more than the input once")
+            if peak[k] > 1.5 * FANOUT_MIB * MiB:
+                failures.append(f"fan-out: node{k}'s scratch disk held {peak[k] / MiB:.1f} MiB at its peak: "
+                                f"more than one copy of the {FANOUT_MIB} MiB input")
+
+        # --sseKey across the nodes, and a raw look at the bucket.
+        key = os.urandom(16).hex()  # 32 characters, as Toil's --sseKey file holds
+        key_path = os.path.join(env["JOBSTORE_CLUSTER_DIR"], "sse.key")
+        with open(key_path, "w") as f:
+            f.write(key)
+        name = f"cl-sse-{uuid.uuid4().hex[:6]}"
+        took = run_workflow(env, "sse", [f"{ROOT}/bench/python/fanout_workflow.py", f"jobstored:aws:us-east-1:{name}", "8", "6", "file",
+                                         "--sseKey", key_path], clean="never")
+        problems, checked = sse_objects_check(env, f"{name}--toil", key.encode())
+        print(f"cluster: --sseKey fan-out (8 MiB, 6 readers) in {took:.1f} s; {checked} objects refused without the key, whole with it")
+        failures += [f"--sseKey: {p}" for p in problems]
+        cluster("exec", "1", "--", "env", f"PYTHONPATH={ROOT}/Clients/python", "toil", "clean", f"jobstored:aws:us-east-1:{name}")
+
+        # One node's update, seen by another node's next read.
+        state = os.path.join(env["JOBSTORE_CLUSTER_DIR"], "cross-node")
+        os.makedirs(state)
+        locator = f"aws:us-east-1:cl-x-{uuid.uuid4().hex[:6]}"
+        for node, step in ((1, "init"), (1, "write"), (2, "read-v1"), (3, "update"), (2, "read-v2"), (1, "destroy")):
+            p = subprocess.run([CLUSTER, "exec", str(node), "--", "env", f"PYTHONPATH={ROOT}/Clients/python", "python3",
+                                os.path.join(ROOT, "Tests", "Cluster", "cross_node.py"), step, locator, state],
+                               text=True, capture_output=True, timeout=300)
+            if p.returncode != 0:
+                failures.append(f"cross-node: {step} on node{node} failed: {(p.stdout + p.stderr)[-2000:]}")
+                break
+        else:
+            print("cluster: node3's update of a file read through node2's cache was seen by node2's next read")
     except Exception as e:  # the failing step's output is the report
         failures.append(f"{type(e).__name__}: {e}" + (f"\n{e.stderr[-3000:]}" if getattr(e, "stderr", None) else ""))
     finally:

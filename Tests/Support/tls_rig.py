@@ -3,7 +3,9 @@
 and certificates made for this run only. Three endpoints: `good` (a certificate for localhost and
 127.0.0.1), `wrong_host` (for another name), `expired` (valid names, expired yesterday).
 
-Usage: tls_rig.py BACKEND_HOST:PORT DIR
+Usage: tls_rig.py BACKEND_HOST:PORT DIR [--listen HOST:PORT]
+--listen: only the `good` endpoint, on that address, its certificate for HOST (tools/cluster's
+S3 on its bridge).
 Writes DIR/ca.pem and DIR/rig.json ({"pid", "ports": {name: port}, "ca"}), then becomes stunnel
 (the pid in rig.json is stunnel's own: send it SIGTERM to stop the rig).
 """
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 backend, directory = sys.argv[1], sys.argv[2]
+listen = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--listen" else None
 now = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -60,11 +63,14 @@ def server_cert(file: str, names, not_after: datetime.datetime) -> str:
     return path
 
 
-certs = {
-    "good": server_cert("good.pem", ["localhost", "127.0.0.1"], now + datetime.timedelta(days=1)),
-    "wrong_host": server_cert("wrong-host.pem", ["other.invalid"], now + datetime.timedelta(days=1)),
-    "expired": server_cert("expired.pem", ["localhost", "127.0.0.1"], now - datetime.timedelta(days=1)),
-}
+if listen:
+    certs = {"good": server_cert("good.pem", [listen.rsplit(":", 1)[0]], now + datetime.timedelta(days=1))}
+else:
+    certs = {
+        "good": server_cert("good.pem", ["localhost", "127.0.0.1"], now + datetime.timedelta(days=1)),
+        "wrong_host": server_cert("wrong-host.pem", ["other.invalid"], now + datetime.timedelta(days=1)),
+        "expired": server_cert("expired.pem", ["localhost", "127.0.0.1"], now - datetime.timedelta(days=1)),
+    }
 
 
 def free_port() -> int:
@@ -73,10 +79,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-ports = {service: free_port() for service in certs}
+ports = {service: int(listen.rsplit(":", 1)[1]) if listen else free_port() for service in certs}
+host = listen.rsplit(":", 1)[0] if listen else "127.0.0.1"
 config = ["foreground = yes", "pid =", "debug = 3", f"output = {os.path.join(directory, 'stunnel.log')}", ""]
 for service, cert in certs.items():
-    config += [f"[{service}]", f"accept = 127.0.0.1:{ports[service]}", f"connect = {backend}", f"cert = {cert}", ""]
+    config += [f"[{service}]", f"accept = {host}:{ports[service]}", f"connect = {backend}", f"cert = {cert}", ""]
 conf = os.path.join(directory, "stunnel.conf")
 with open(conf, "w") as f:
     f.write("\n".join(config))
