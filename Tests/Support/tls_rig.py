@@ -3,9 +3,10 @@
 and certificates made for this run only. Three endpoints: `good` (a certificate for localhost and
 127.0.0.1), `wrong_host` (for another name), `expired` (valid names, expired yesterday).
 
-Usage: tls_rig.py BACKEND_HOST:PORT DIR [--listen HOST:PORT]
+Usage: tls_rig.py BACKEND_HOST:PORT DIR [--listen HOST:PORT [--proxy-protocol]]
 --listen: only the `good` endpoint, on that address, its certificate for HOST (tools/cluster's
-S3 on its bridge).
+S3 on its bridge). --proxy-protocol: each connection to the backend begins with a PROXY v1 line
+naming the client (for wan_relay.py --proxy-protocol, which counts per client).
 Writes DIR/ca.pem and DIR/rig.json ({"pid", "ports": {name: port}, "ca"}), then becomes stunnel
 (the pid in rig.json is stunnel's own: send it SIGTERM to stop the rig).
 """
@@ -23,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 backend, directory = sys.argv[1], sys.argv[2]
 listen = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--listen" else None
+proxy_protocol = "--proxy-protocol" in sys.argv[5:]
 now = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -83,7 +85,8 @@ ports = {service: int(listen.rsplit(":", 1)[1]) if listen else free_port() for s
 host = listen.rsplit(":", 1)[0] if listen else "127.0.0.1"
 config = ["foreground = yes", "pid =", "debug = 3", f"output = {os.path.join(directory, 'stunnel.log')}", ""]
 for service, cert in certs.items():
-    config += [f"[{service}]", f"accept = {host}:{ports[service]}", f"connect = {backend}", f"cert = {cert}", ""]
+    config += [f"[{service}]", f"accept = {host}:{ports[service]}", f"connect = {backend}", f"cert = {cert}"]
+    config += ["protocol = proxy", ""] if proxy_protocol else [""]
 conf = os.path.join(directory, "stunnel.conf")
 with open(conf, "w") as f:
     f.write("\n".join(config))

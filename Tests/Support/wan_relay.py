@@ -21,7 +21,9 @@ and by key prefix (`reset` answers the counts and zeroes them); `GET /counts` ov
 `by_peer` holds the same figures per client address: on tools/cluster's bridge, per node.
 
 --listen: the address to listen on (default 127.0.0.1, any free port); the control port is on
-the same address. Only loopback or an address of a namespace or bridge this project made."""
+the same address. --proxy-protocol: each connection begins with a PROXY protocol v1 line (a TLS
+terminator's, e.g. stunnel's `protocol = proxy`), which names the real client: it is counted
+under that address and not relayed. Only loopback or an address of a namespace or bridge this project made."""
 import argparse
 import asyncio
 import json
@@ -249,9 +251,16 @@ async def pipe(reader, writer, delay: float, rate: float, up: bool, watcher, cou
     await asyncio.gather(receive(), send())
 
 
-async def relay(client_reader, client_writer, upstream, delay, rate, http):
+async def relay(client_reader, client_writer, upstream, delay, rate, http, proxy_protocol=False):
     peer = client_writer.get_extra_info("peername")
-    counted = [COUNTS, COUNTS.peer(peer[0] if peer else "?")]
+    address = peer[0] if peer else "?"
+    if proxy_protocol:  # "PROXY TCP4 CLIENT SERVER CPORT SPORT\r\n"
+        line = (await client_reader.readline()).decode("latin-1").split()
+        if len(line) < 3 or line[0] != "PROXY":
+            client_writer.transport.abort()
+            return
+        address = line[2] if line[1] != "UNKNOWN" else address
+    counted = [COUNTS, COUNTS.peer(address)]
     for counts in counted:
         counts.connections += 1
     try:
@@ -301,6 +310,7 @@ async def main():
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--port-file", help='also write "PORT PID CONTROL_PORT" there, once listening')
     parser.add_argument("--listen", default="127.0.0.1", help="HOST or HOST:PORT to listen on (the control port: same host)")
+    parser.add_argument("--proxy-protocol", action="store_true", help="connections begin with a PROXY v1 line naming the client")
     args = parser.parse_args()
     host, _, port = args.upstream.rpartition(":")
     upstream = (host, int(port))
@@ -308,7 +318,7 @@ async def main():
     connections = set()  # the loop holds tasks weakly: a connection's task is held here
 
     def accepted(reader, writer):
-        task = asyncio.ensure_future(relay(reader, writer, upstream, delay, rate, args.http))
+        task = asyncio.ensure_future(relay(reader, writer, upstream, delay, rate, args.http, args.proxy_protocol))
         connections.add(task)
         task.add_done_callback(connections.discard)
 
