@@ -158,17 +158,34 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Deletes the job and every file associated with it (written with cleanup); idempotent.
+    /// Deletes the job, the files associated with it and the associations, in one DeleteObjects
+    /// where it can: Toil deletes every job (with the file holding its pickled body) as it
+    /// finishes, and three requests per job were a sixth of a workflow's (bench --cluster).
+    /// A hinted file is deleted by itself first, as its tombstone must precede its deletion.
     public func deleteJob(_ id: String, sseKey: EncryptionKey? = nil) throws {
         try Names.checkJobID(id)
         jobBodies?.forget(Keys.job(id))
-        try mapped { try store.delete(bucket, keys: [Keys.job(id)]) }
         let prefix = Keys.associations(of: id)
         var associations: [String] = []
         try forEachKey(prefix: prefix) { associations.append($0.key) }
-        for key in associations {
-            try deleteFile(String(key.dropFirst(prefix.count)), sseKey: sseKey)
+        var keys = [Keys.job(id)]
+        var fileKeys: [(id: String, key: String)] = []
+        for association in associations {
+            let file = String(association.dropFirst(prefix.count))
+            if file.contains("/") {
+                try deleteFile(file, sseKey: sseKey)
+                continue
+            }
+            do {
+                fileKeys.append((file, try findFileKey(file, sseKey: sseKey)))
+            } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
         }
-        try mapped { try store.delete(bucket, keys: associations) }
+        keys += fileKeys.map(\.key) + associations
+        try mapped { try store.delete(bucket, keys: keys) }
+        for (file, key) in fileKeys {
+            invalidateCached(key)
+            rememberFileKey(file, nil)
+        }
     }
 
     public struct JobListing: Sendable {

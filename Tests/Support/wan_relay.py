@@ -46,8 +46,12 @@ class Counts:
         self.bytes_down = 0
         self.requests = {}
         self.by_prefix = {}
-
-        self.by_peer = {}
+        # Zeroed in place: a connection kept open across a reset (a daemon's pool) goes on
+        # counting into the same per-client object.
+        for counts in getattr(self, "by_peer", {}).values():
+            counts.reset()
+        if not hasattr(self, "by_peer"):
+            self.by_peer = {}
 
     def peer(self, address: str) -> "Counts":
         if address not in self.by_peer:

@@ -51,7 +51,10 @@ KEY, SECRET = "jobstore-test", "jobstore-test-secret"
 
 
 def cluster(*args, check=True):
-    return subprocess.run([CLUSTER, *args], check=check, text=True, capture_output=True).stdout
+    p = subprocess.run([CLUSTER, *args], text=True, capture_output=True)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"tools/cluster {' '.join(args)} failed (exit {p.returncode}): {p.stderr[-2000:]}")
+    return p.stdout
 
 
 def relay_counts(env, what="counts"):
@@ -232,7 +235,7 @@ def run(env, workflow, store, fault=None):
             per_node[k] = {"requests": c["total_requests"], "from_s3": c["bytes_down"], "to_s3": c["bytes_up"]}
     row = {"workflow": workflow, "store": store, "fault": fault or "", "did": did or "", "ok": code == 0, "wall_s": round(wall, 1),
            "s3_requests": counted["total_requests"], "from_s3": counted["bytes_down"], "to_s3": counted["bytes_up"],
-           "by_operation": counted["requests"], "per_node": per_node, "disk_peak": peak}
+           "by_operation": counted["requests"], "by_prefix": counted.get("by_prefix", {}), "per_node": per_node, "disk_peak": peak}
     if store == "jobstored":
         def calls(s):
             return sum(m["calls"] for m in s.get("methods", []) if m["method"] not in ("Hello", "Ping", "Stats"))
