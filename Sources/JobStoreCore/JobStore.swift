@@ -24,6 +24,9 @@ public final class JobStore: @unchecked Sendable {
     /// marker's metadata named it by: while the marker still names it, the window need not be
     /// read back (under logLock).
     var lastLogWindow: (token: String, state: LogState)?
+    /// The marker and window as this daemon's last poll of the logs left them (under logLock):
+    /// a poll that lists nothing unread against them costs no GET of the marker.
+    var lastLogSeen: LogState?
     /// Job bodies kept for revalidation (remote stores only: a local read is as cheap).
     let jobBodies: JobBodyCache?
     /// Logs written up to this many seconds behind the newest log read are still delivered.
@@ -96,6 +99,7 @@ public final class JobStore: @unchecked Sendable {
         jobBodies?.forgetAll()
         logLock.lock()
         lastLogWindow = nil
+        lastLogSeen = nil
         logLock.unlock()
         if let cache, let identity = store.cacheIdentity { cache.invalidate(store: identity, bucket: bucket) }
         lock.lock()

@@ -67,7 +67,7 @@ final class RequestCountTests: XCTestCase {
 
     /// A poll of the logs costs what Toil's does: the marker, a listing, the new logs, and the
     /// marker (and the daemon's window of logs from slow clocks) written back when there were
-    /// any; the window is not read back by the daemon that wrote it.
+    /// any; the window is not read back by the daemon that wrote it; an idle poll only lists.
     func testAPollOfTheLogsReadsOneMarker() async throws {
         let daemon = try DaemonProcess.withS3()
         defer { daemon.stop() }
@@ -87,12 +87,25 @@ final class RequestCountTests: XCTestCase {
         let getsAfter = try await sent(client, "GetObject"), putsAfter = try await sent(client, "PutObject")
         XCTAssertEqual(getsAfter - gets, 2, "the marker and the new log")
         XCTAssertEqual(putsAfter - puts, 3, "the new log, the window's object and the marker")
-        let idle = try await sent(client, "GetObject")
+        let idle = try await sent(client, "GetObject"), listings = try await sent(client, "ListObjectsV2")
         let none = try await client.readLogs(ReadLogsRequest(locator: locator)).messages
         XCTAssertEqual(none, [])
         let idleAfter = try await sent(client, "GetObject"), putsIdle = try await sent(client, "PutObject")
-        XCTAssertEqual(idleAfter - idle, 1, "a poll with nothing new reads the marker only")
+        XCTAssertEqual(idleAfter - idle, 0, "a poll with nothing new against the marker this daemon saw reads nothing")
+        let listingsAfter = try await sent(client, "ListObjectsV2")
+        XCTAssertEqual(listingsAfter - listings, 1, "it lists the logs once")
         XCTAssertEqual(putsIdle - putsAfter, 0, "and writes nothing")
+        // Another node's reader moves the marker over a new log: the listing shows it unread
+        // against what this daemon saw, so the next poll reads the marker and delivers nothing.
+        _ = try await client.writeLogs(WriteLogsRequest(locator: locator, message: Array("three".utf8)))
+        let other = try DaemonProcess.withS3()
+        defer { other.stop() }
+        let elsewhere = try other.connect()
+        defer { elsewhere.connection.close() }
+        let there = try await elsewhere.readLogs(ReadLogsRequest(locator: locator)).messages
+        XCTAssertEqual(there, [Array("three".utf8)])
+        let here = try await client.readLogs(ReadLogsRequest(locator: locator)).messages
+        XCTAssertEqual(here, [], "read once, on the other node")
         _ = try await client.destroy(StoreRequest(locator: locator))
     }
 }
