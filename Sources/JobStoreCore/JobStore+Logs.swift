@@ -14,8 +14,8 @@ import ObjectStore
 /// poll, and its leader polls about twice a second: a fifth of a cluster fan-out's requests).
 /// That is safe across nodes: another reader's marker only moves forward, over logs it read,
 /// and those are unread against ours, so their listing sends this poll for the marker.
-/// (Reading the window too was ~20 % of a sort workflow's log requests at 20 ms a request.) The window travels in the marker's own metadata when it fits in
-/// S3's 2 KB of metadata, else in a `.jobstored` object beside the marker, named in the
+/// (Reading the window too was ~20 % of a sort workflow's log requests at 20 ms a request.)
+/// The window travels in the marker's own metadata when it fits in S3's 2 KB of metadata, else in a `.jobstored` object beside the marker, named in the
 /// metadata by a token of that write; the daemon that wrote it remembers the window, so while
 /// the marker names its token nothing more is read.
 extension JobStore {

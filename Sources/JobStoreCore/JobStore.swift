@@ -162,7 +162,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Deletes the job and every file associated with it (written with cleanup); idempotent.
-    /// Deletes the job, the files associated with it and the associations, in one DeleteObjects
+    /// The job, the files and the associations go in one DeleteObjects
     /// where it can: Toil deletes every job (with the file holding its pickled body) as it
     /// finishes, and three requests per job were a sixth of a workflow's (bench --cluster).
     /// A hinted file is deleted by itself first, as its tombstone must precede its deletion.

@@ -89,10 +89,7 @@ struct CacheDirectory {
     /// `rm -rf` of a full scratch disk, a node's tmp cleaner): the cache goes on filling rather
     /// than failing every read. Returns whether the tree now exists.
     func restoreTree() -> Bool {
-        for dir in [root, entries, temporary] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            return false
-        }
-        return true
+        (try? [root, entries, temporary].forEach(Self.makeDirectories)) != nil
     }
 
     /// Moves a finished fill into place under `name`, then its manifest: from this moment the

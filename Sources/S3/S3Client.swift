@@ -207,8 +207,13 @@ public final class S3Client: @unchecked Sendable {
             // 500 InternalError, which a restarting server answers until it is ready (SeaweedFS
             // did for seconds in CI after its restart, longer than the ordinary attempts last).
             let gateway = [502, 503, 504].contains(response.status) && error.code != "SlowDown"
-            let unwell = gateway ? "HTTP \(response.status) from a gateway"
-                : serverFault && error.code != "SlowDown" ? "HTTP \(response.status) \(error.code.isEmpty ? "from S3" : error.code)" : nil
+            let unwell: String? = if gateway {
+                "HTTP \(response.status) from a gateway"
+            } else if serverFault && error.code != "SlowDown" {
+                "HTTP \(response.status) \(error.code.isEmpty ? "from S3" : error.code)"
+            } else {
+                nil
+            }
             throw RetryableFailure(error: error, retryAfter: response.headers["retry-after"].flatMap(Double.init), throttle: throttle,
                                    unreachable: unwell)
         }

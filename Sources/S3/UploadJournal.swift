@@ -67,39 +67,39 @@ public final class UploadJournal: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
-    /// Uploads begun and never ended (keys may hold tabs: the key is the line's last field).
-    public func openUploads() -> [OpenUpload] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        var open: [String: OpenUpload] = [:]
-        var order: [String] = []
+    /// Uploads begun and never ended, and intents never settled, from one reading of the file
+    /// (keys may hold tabs: the key is a line's last field).
+    public func unfinished() -> (uploads: [OpenUpload], intents: [Intent]) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([], []) }
+        var uploads: [String: OpenUpload] = [:], intents: [String: Intent] = [:]
+        var uploadOrder: [String] = [], intentOrder: [String] = []
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: "\t", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
-            if fields.count == 5, fields[0] == "begin" {
-                open[fields[3]] = OpenUpload(region: fields[1], bucket: fields[2], key: fields[4], uploadID: fields[3])
-                order.append(fields[3])
-            } else if fields.count == 2, fields[0] == "end" {
-                open[fields[1]] = nil
+            let kind = line.prefix { $0 != "\t" }
+            let fields = line.split(separator: "\t", maxSplits: kind == "intent" ? 5 : 4, omittingEmptySubsequences: false).map(String.init)
+            switch (kind, fields.count) {
+            case ("begin", 5):
+                uploads[fields[3]] = OpenUpload(region: fields[1], bucket: fields[2], key: fields[4], uploadID: fields[3])
+                uploadOrder.append(fields[3])
+            case ("end", 2):
+                uploads[fields[1]] = nil
+            case ("intent", 6):
+                guard let since = Double(fields[4]) else { continue }
+                intents[fields[3]] = Intent(region: fields[1], bucket: fields[2], key: fields[5], since: since)
+                intentOrder.append(fields[3])
+            case ("settled", 2):
+                intents[fields[1]] = nil
+            default:
+                continue
             }
         }
-        return order.compactMap { open[$0] }
+        return (uploadOrder.compactMap { uploads[$0] }, intentOrder.compactMap { intents[$0] })
     }
 
+    /// Uploads begun and never ended.
+    public func openUploads() -> [OpenUpload] { unfinished().uploads }
+
     /// Intents never settled: a CreateMultipartUpload whose answer a crash may have lost.
-    public func unsettledIntents() -> [Intent] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        var open: [String: Intent] = [:]
-        var order: [String] = []
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
-            if fields.count == 6, fields[0] == "intent", let since = Double(fields[4]) {
-                open[fields[3]] = Intent(region: fields[1], bucket: fields[2], key: fields[5], since: since)
-                order.append(fields[3])
-            } else if fields.count == 2, fields[0] == "settled" {
-                open[fields[1]] = nil
-            }
-        }
-        return order.compactMap { open[$0] }
-    }
+    public func unsettledIntents() -> [Intent] { unfinished().intents }
 
     /// Starts the journal afresh (after the open uploads were dealt with).
     public func reset() {

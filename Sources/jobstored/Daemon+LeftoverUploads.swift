@@ -8,8 +8,7 @@ extension Daemon {
     /// cache directory's lock, so never the uploads of a daemon still draining.
     static func abortLeftoverUploads(_ stores: S3Stores, logger: Logger) {
         guard let journal = stores.journal else { return }
-        let leftovers = journal.openUploads()
-        let intents = journal.unsettledIntents()
+        let (leftovers, intents) = journal.unfinished()
         journal.reset()
         guard !leftovers.isEmpty || !intents.isEmpty else { return }
         let thread = Thread {
