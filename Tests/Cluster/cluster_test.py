@@ -19,10 +19,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from functools import partial
+
+from scratch_disk import ScratchDiskPeak
 
 print = partial(print, flush=True)  # noqa: A001 (progress while it runs)
 
@@ -43,28 +44,6 @@ def node_stats(k):
     gets = sum(b["bytes_received"] for b in s.get("backend_requests", []) if b["operation"] == "GetObject")
     calls = sum(m["calls"] for m in s.get("methods", []) if m["method"] not in ("Hello", "Ping", "Stats"))
     return {"get_bytes": gets, "calls": calls}
-
-
-class DiskPeak(threading.Thread):
-    """Each node's scratch disk (the daemon's cache and Toil's work directory), sampled every
-    second: the peak bytes, hard links counted once (du)."""
-
-    def __init__(self, state_dir):
-        super().__init__(daemon=True)
-        self.state_dir, self.peak, self.stopping = state_dir, {k: 0 for k in range(1, NODES + 1)}, threading.Event()
-
-    def run(self):
-        while not self.stopping.wait(1.0):
-            for k in self.peak:
-                scratch = os.path.join(self.state_dir, f"node{k}", "scratch")
-                out = subprocess.run(["du", "-sb", scratch], text=True, capture_output=True).stdout.split()
-                if out:
-                    self.peak[k] = max(self.peak[k], int(out[0]))
-
-    def stop(self):
-        self.stopping.set()
-        self.join()
-        return self.peak
 
 
 def sse_objects_check(env, bucket, key):
@@ -143,11 +122,11 @@ def main():
             if calls == 0:
                 failures.append(f"sort: node{k}'s daemon served no call (the work did not spread)")
 
-        disk = DiskPeak(env["JOBSTORE_CLUSTER_DIR"])
+        disk = ScratchDiskPeak(env["JOBSTORE_CLUSTER_DIR"], NODES)
         disk.start()
         took = run_workflow(env, "fanout", [f"{ROOT}/bench/python/fanout_workflow.py", f"jobstored:aws:us-east-1:cl-fan-{uuid.uuid4().hex[:6]}",
                                             str(FANOUT_MIB), str(READERS), "file"])
-        peak = disk.stop()
+        peak = {k: p["disk"] for k, p in disk.stop().items()}
         after = {k: node_stats(k) for k in range(1, NODES + 1)}
         spread = {k: after[k]["calls"] - after_sort[k]["calls"] for k in before}
         downloaded = {k: after[k]["get_bytes"] - after_sort[k]["get_bytes"] for k in before}

@@ -33,7 +33,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from functools import partial
@@ -42,6 +41,8 @@ print = partial(print, flush=True)  # noqa: A001 (progress while it runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER = os.path.join(ROOT, "tools", "cluster")
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Cluster"))
+from scratch_disk import ScratchDiskPeak  # noqa: E402 (the cluster test's sampler)
 NODES = 3
 MiB = 1 << 20
 SORT_LINES = os.environ.get("SORT_LINES", "20000")
@@ -80,39 +81,6 @@ def node_pids(k, name):
         except OSError:
             pass
     return found
-
-
-class DiskSampler(threading.Thread):
-    """Peak bytes on each node's scratch disk: the daemon's cache, Toil's work directory, and
-    the two together with hard links counted once (what the disk really holds)."""
-
-    def __init__(self, state_dir):
-        super().__init__(daemon=True)
-        self.state_dir = state_dir
-        self.peak = {k: {"cache": 0, "toil": 0, "disk": 0} for k in range(1, NODES + 1)}
-        self.stopping = threading.Event()
-
-    @staticmethod
-    def du(*paths):
-        existing = [p for p in paths if os.path.exists(p)]
-        if not existing:
-            return 0
-        out = subprocess.run(["du", "-sbc", *existing], text=True, capture_output=True).stdout.splitlines()
-        return int(out[-1].split()[0]) if out else 0
-
-    def run(self):
-        while not self.stopping.wait(1.0):
-            for k in self.peak:
-                scratch = os.path.join(self.state_dir, f"node{k}", "scratch")
-                cache, toil = os.path.join(scratch, "jobstored-cache"), os.path.join(scratch, "toil")
-                figures = {"cache": self.du(cache), "toil": self.du(toil), "disk": self.du(cache, toil)}
-                for what, value in figures.items():
-                    self.peak[k][what] = max(self.peak[k][what], value)
-
-    def stop(self):
-        self.stopping.set()
-        self.join()
-        return self.peak
 
 
 def daemon_stats(k):
@@ -207,7 +175,7 @@ def run(env, workflow, store, fault=None):
             "--retryCount", "3" if fault else "1", "--logLevel", "INFO"]
     before = {k: daemon_stats(k) for k in range(1, NODES + 1)}
     relay_counts(env, "reset")
-    sampler = DiskSampler(env["JOBSTORE_CLUSTER_DIR"])
+    sampler = ScratchDiskPeak(env["JOBSTORE_CLUSTER_DIR"], NODES)
     sampler.start()
     started = time.monotonic()
     log_path = os.path.join(env["JOBSTORE_CLUSTER_DIR"], f"{name}.log")
