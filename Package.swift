@@ -45,10 +45,15 @@ let package = Package(
         // Generated Swift stub + transport.
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),
 
-        .executableTarget(name: "jobstored", dependencies: [
+        // The daemon as a library: its checked configuration, lifecycle, stores and endpoints.
+        .target(name: "JobStoreDaemon", dependencies: [
             "JobStoreServer", "JobStoreCore", "JobStoreWire", "NodeCache", "ObjectStore", "S3", "Metrics", "BuildVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The command line only: flags, configuration layers, `Daemon.run`.
+        .executableTarget(name: "jobstored", dependencies: [
+            "JobStoreDaemon", "BuildVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "jobstore", dependencies: [
             "JobStoreClient", "BuildVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -66,5 +71,6 @@ let package = Package(
         .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3"]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "ObjectStore"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "JobStoreDaemonTests", dependencies: ["JobStoreDaemon", "JobStoreClient", "JobStoreServer", "NodeCache"]),
     ]
 )

@@ -1,20 +1,22 @@
 import Foundation
-import JobStoreCore
 import ObjectStore
 import S3
 
-/// One S3ObjectStore per region, all on the daemon's single session.
-final class S3Stores: @unchecked Sendable {
-    let session: CurlSession
+/// One S3ObjectStore per region, all on the daemon's single session: what makes a node's many
+/// workers one S3 client (one pool, one pace, one outage state per endpoint).
+public final class S3Stores: @unchecked Sendable {
+    public let session: CurlSession
     let pool: BufferPool
     let partConcurrency: Int
     let endpoint: URL?
+    /// The region of s3:// URLs' buckets with an explicit endpoint, and of their region probe's fallback.
+    let defaultRegion: String
     let credentials: @Sendable () throws -> AWSCredentials
     /// One pace for the whole session: a throttle seen in one region slows that endpoint's
     /// requests for every worker.
     let rate = AdaptiveRate()
     /// Requests of every region's client, by operation.
-    let counters = S3RequestCounters()
+    public let counters = S3RequestCounters()
     private let lock = NSLock()
     private var byRegion: [String: S3ObjectStore] = [:]
     private var bucketRegions: [String: String] = [:]
@@ -22,7 +24,7 @@ final class S3Stores: @unchecked Sendable {
     let pathStyle: Bool
 
     /// Open multipart uploads of this daemon, aborted at the next start after a crash.
-    let journal: UploadJournal?
+    public let journal: UploadJournal?
 
     /// Seconds of S3 outage calls wait through (--s3-outage-tolerance), and where its events go.
     let outageTolerance: Double
@@ -30,11 +32,12 @@ final class S3Stores: @unchecked Sendable {
     /// One state per endpoint URL: with --endpoint every region's client shares it.
     private var reachabilities: [String: S3Reachability] = [:]
 
-    init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
-         journal: UploadJournal?, outageTolerance: Double = 0,
+    public init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
+                defaultRegion: String = "us-east-1", journal: UploadJournal?, outageTolerance: Double = 0,
          onOutageEvent: @escaping @Sendable (S3Reachability.Event) -> Void = { _ in },
          credentials: @escaping @Sendable () throws -> AWSCredentials) {
         self.journal = journal
+        self.defaultRegion = defaultRegion
         self.outageTolerance = outageTolerance
         self.onOutageEvent = onOutageEvent
         self.pathStyle = pathStyle
@@ -47,9 +50,7 @@ final class S3Stores: @unchecked Sendable {
 
     /// The store for an s3:// URL's bucket: with an explicit endpoint, the default region's;
     /// on AWS, the bucket's own region (asked once, from the x-amz-bucket-region header).
-    func store(forBucket bucket: String) throws -> S3ObjectStore {
-        let env = ProcessInfo.processInfo.environment
-        let defaultRegion = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
+    public func store(forBucket bucket: String) throws -> S3ObjectStore {
         if endpoint != nil { return store(region: defaultRegion) }
         lock.lock()
         let known = bucketRegions[bucket]
@@ -66,14 +67,14 @@ final class S3Stores: @unchecked Sendable {
     }
 
     /// Every endpoint's reachability, as Stats shows it.
-    var reachability: [S3Reachability.Snapshot] {
+    public var reachability: [S3Reachability.Snapshot] {
         lock.lock()
         let all = Array(reachabilities.values)
         lock.unlock()
         return all.map(\.snapshot).sorted { $0.endpoint < $1.endpoint }
     }
 
-    func store(region: String) -> S3ObjectStore {
+    public func store(region: String) -> S3ObjectStore {
         lock.lock()
         defer { lock.unlock() }
         if let s = byRegion[region] { return s }
@@ -86,18 +87,5 @@ final class S3Stores: @unchecked Sendable {
         let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
         byRegion[region] = s
         return s
-    }
-}
-
-/// Sizes on the command line: `52428800`, `50MiB`, `1GiB`, `512KiB` (also K, M, G as binary).
-enum ByteCount {
-    static func parse(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
-                                      ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            guard let n = Int(text.dropLast(suffix.count)), n >= 0, n <= Int.max / factor else { return nil }
-            return n * factor
-        }
-        return Int(text)
     }
 }

@@ -2,12 +2,21 @@ import Foundation
 import JobStoreWire
 import S3
 
-extension Daemon {
-    /// `--print-config`: every setting's effective value and where it came from, then where S3
-    /// credentials will come from — keys masked, nothing fetched over the network.
-    func configurationReport(_ layers: ConfigurationLayers) throws -> String {
-        let environment = ProcessInfo.processInfo.environment
-        var out = "# jobstored \(Self.configuration.version) effective configuration\n"
+/// `--print-config`: every setting's effective value and where it came from, then where S3
+/// credentials will come from — keys masked, nothing fetched over the network.
+public struct ConfigurationReport {
+    public let options: DaemonOptions
+    public let configuration: DaemonConfiguration
+    public let layers: ConfigurationLayers
+
+    public init(options: DaemonOptions, configuration: DaemonConfiguration, layers: ConfigurationLayers) {
+        self.options = options
+        self.configuration = configuration
+        self.layers = layers
+    }
+
+    public func text(version: String, environment: [String: String]) -> String {
+        var out = "# jobstored \(version) effective configuration\n"
         if let file = layers.configFile { out += "# configuration file: \(file)\n" } else { out += "# configuration file: none\n" }
         for warning in layers.warnings { out += "# warning: \(warning)\n" }
         let values = settingValues(environment: environment)
@@ -24,42 +33,43 @@ extension Daemon {
             }
         }
         out += "# S3 credentials: \(Self.credentialSource(environment))\n"
-        out += "# proxies: \(ProxySettings.resolve(environment: environment).summary)\n"
-        out += "# TLS: \(resolvedTLS(environment).summary)\n"
+        out += "# proxies: \(configuration.proxies.summary)\n"
+        out += "# TLS: \(configuration.tls.summary)\n"
         return out
     }
 
     /// Each setting's value as this daemon will use it (defaults resolved).
     func settingValues(environment: [String: String]) -> [String: [String]] {
-        let endpointText = endpoint ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
+        let o = options
+        let endpointText = o.endpoint ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
         return [
-            "socket": [socket ?? ((try? SocketPath.defaultPath()) ?? "")],
-            "log-level": [logLevel],
-            "log-format": [logFormat],
-            "allow-uid": allowUIDs.map(String.init),
-            "allow-gid": allowGIDs.map(String.init),
-            "local-root": localRoots,
-            "no-fsync": [String(noFsync)],
-            "shutdown-deadline": [String(shutdownDeadline)],
-            "frame-timeout": [String(frameTimeout)],
-            "takeover": [String(takeover)],
-            "metrics": metrics.map { [$0] } ?? [],
+            "socket": [o.socket ?? ((try? SocketPath.defaultPath()) ?? "")],
+            "log-level": [o.logLevel],
+            "log-format": [o.logFormat],
+            "allow-uid": o.allowUIDs.map(String.init),
+            "allow-gid": o.allowGIDs.map(String.init),
+            "local-root": o.localRoots,
+            "no-fsync": [String(o.noFsync)],
+            "shutdown-deadline": [String(o.shutdownDeadline)],
+            "frame-timeout": [String(o.frameTimeout)],
+            "takeover": [String(o.takeover)],
+            "metrics": o.metrics.map { [$0] } ?? [],
             "endpoint": endpointText.map { [Self.maskingUserinfo($0)] } ?? [],
-            "ca-bundle": [resolvedTLS(environment).caBundle ?? ""],
-            "no-verify-tls": [String(noVerifyTLS)],
-            "s3-addressing": [s3Addressing],
-            "s3-max-connections": [String(s3MaxConnections)],
-            "part-size": [partSize],
-            "transfer-buffers": [String(transferBuffers)],
-            "part-concurrency": [String(partConcurrency)],
-            "s3-stall-seconds": [String(s3StallSeconds)],
-            "s3-outage-tolerance": [String(s3OutageTolerance)],
-            "url-expiry": [String(urlExpiry)],
-            "cache-dir": [cacheDirectory],
-            "cache-size": [cacheSize],
-            "cache-min-free": [String(cacheMinFree)],
-            "cache-trust-seconds": [String(cacheTrustSeconds)],
-            "no-cache": [String(noCache)],
+            "ca-bundle": [configuration.tls.caBundle ?? ""],
+            "no-verify-tls": [String(o.noVerifyTLS)],
+            "s3-addressing": [o.s3Addressing],
+            "s3-max-connections": [String(o.s3MaxConnections)],
+            "part-size": [o.partSize],
+            "transfer-buffers": [String(o.transferBuffers)],
+            "part-concurrency": [String(o.partConcurrency)],
+            "s3-stall-seconds": [String(o.s3StallSeconds)],
+            "s3-outage-tolerance": [String(o.s3OutageTolerance)],
+            "url-expiry": [String(o.urlExpiry)],
+            "cache-dir": [configuration.cacheDirectory],
+            "cache-size": [o.cacheSize],
+            "cache-min-free": [String(o.cacheMinFree)],
+            "cache-trust-seconds": [String(o.cacheTrustSeconds)],
+            "no-cache": [String(o.noCache)],
         ]
     }
 

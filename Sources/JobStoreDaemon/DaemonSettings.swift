@@ -4,7 +4,7 @@
 /// Why a table beside the ArgumentParser declarations: the layers are merged into one argument
 /// list before ArgumentParser sees it, so the merger must know which names take a value, which
 /// repeat and which are flags. `DaemonSettingsTests` checks the table against `--help`.
-enum DaemonSettings {
+public enum DaemonSettings {
     enum Shape { case value, repeated, flag }
 
     struct Setting {
@@ -55,5 +55,5 @@ enum DaemonSettings {
     static let commandLineOnly: Set<String> = ["config", "print-config", "check-endpoint", "help", "version"]
 
     /// The configuration file read when neither `--config` nor `JOBSTORED_CONFIG` names one.
-    static let defaultConfigFile = "/etc/jobstored/jobstored.conf"
+    public static let defaultConfigFile = "/etc/jobstored/jobstored.conf"
 }

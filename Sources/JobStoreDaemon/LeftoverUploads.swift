@@ -2,11 +2,12 @@ import Foundation
 import Logging
 import S3
 
-extension Daemon {
+/// What a crashed predecessor left open in S3, cleaned up at start.
+enum LeftoverUploads {
     /// Aborts the multipart uploads a crashed predecessor left open (in the background: S3 may
     /// be slow or away), then starts the journal afresh. Only while this daemon holds the
     /// cache directory's lock, so never the uploads of a daemon still draining.
-    static func abortLeftoverUploads(_ stores: S3Stores, logger: Logger) {
+    static func abort(_ stores: S3Stores, logger: Logger) {
         guard let journal = stores.journal else { return }
         let (leftovers, intents) = journal.unfinished()
         journal.reset()

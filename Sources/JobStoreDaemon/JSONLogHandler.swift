@@ -1,26 +1,6 @@
 import Foundation
 import Logging
 
-/// How the daemon writes its log to stderr: text for people, JSON lines for journald's
-/// structured fields or a log shipper. There is no log file to rotate: under systemd stderr
-/// goes to the journal.
-enum LogFormat: String {
-    case text, json
-
-    func handler(label: String, level: Logger.Level) -> any LogHandler {
-        switch self {
-        case .text:
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        case .json:
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-}
-
 /// One JSON object per line on stderr: time (RFC 3339, UTC, milliseconds), level, label,
 /// message, then the metadata's keys. Each line is one write(2), so lines from many threads
 /// never interleave.

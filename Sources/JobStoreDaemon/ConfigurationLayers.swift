@@ -5,13 +5,13 @@ import Foundation
 /// setting given on the command line ignores the environment's and the file's; one in the
 /// environment ignores the file's (for repeatable settings too: a higher layer replaces the
 /// whole list). Remembers where each setting came from for `--print-config`.
-struct ConfigurationLayers {
-    enum Source: Equatable, CustomStringConvertible {
+public struct ConfigurationLayers: Sendable {
+    public enum Source: Equatable, Sendable, CustomStringConvertible {
         case commandLine
         case environment(String)
         case file(String, line: Int)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .commandLine: "flag"
             case .environment(let name): "env \(name)"
@@ -21,18 +21,18 @@ struct ConfigurationLayers {
     }
 
     /// The merged arguments: the lower layers' settings as options, then the command line.
-    var arguments: [String] = []
-    var sources: [String: Source] = [:]
+    public var arguments: [String] = []
+    public var sources: [String: Source] = [:]
     /// The configuration file read, if any.
-    var configFile: String?
+    public var configFile: String?
     /// Unknown `JOBSTORED_*` variables and similar, for the log.
-    var warnings: [String] = []
+    public var warnings: [String] = []
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    init(commandLine: [String], environment: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
+    public init(commandLine: [String], environment: [String: String], fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) },
          readFile: (String) throws -> String = ConfigurationLayers.read) throws {
         let given = Self.namesGiven(commandLine)
         for name in given where DaemonSettings.byName[name] != nil { sources[name] = .commandLine }
@@ -95,7 +95,7 @@ struct ConfigurationLayers {
     }
 
     /// A file's text, read to its end (works for /dev/null and pipes too).
-    static func read(_ path: String) throws -> String {
+    public static func read(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw Failure(description: "cannot read the configuration file \(path): \(String(cString: strerror(errno)))")
         }
