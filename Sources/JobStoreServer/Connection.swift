@@ -216,26 +216,3 @@ final class Connection: @unchecked Sendable {
         }
     }
 }
-
-extension JobStoreMethod {
-    /// Unary calls without a stream or a descriptor that make at most one or two small
-    /// requests to the store: short enough to run on the reader thread of a client that has
-    /// one call at a time (they never wait for another frame of their connection).
-    var isBoundedUnary: Bool {
-        switch self {
-        case .storeExists, .assignJobId, .createJob, .jobExists, .loadJob, .updateJob, .fileExists, .getFileSize,
-             .sharedFileExists, .getEmptyFileStoreId, .associateJobWithFile, .getPublicUrl, .getSharedPublicUrl, .assignFileId:
-            true
-        default:
-            false
-        }
-    }
-
-    /// Methods that never block, answered on the reader thread to save a thread hand-off.
-    var runsInline: Bool {
-        switch self {
-        case .hello, .ping, .stats: true
-        default: false
-        }
-    }
-}

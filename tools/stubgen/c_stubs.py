@@ -49,7 +49,9 @@ def header(model: Model) -> str:
     out += [f"    JOBSTORE_METHOD_{m.snake.upper()} = {m.index}," for m in model.methods]
     out += ["    JOBSTORE_METHOD_COUNT", "};", "",
             "/** Every rpc name in method-id order. */",
-            "extern const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT];", ""]
+            "extern const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT];", "",
+            "/** 1 for the rpcs safe to send again after a lost connection (`@idempotent` in the proto). */",
+            "extern const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT];", ""]
     for m in model.methods:
         sig, _ = _signature(model, m)
         out += _comment(m, _extra(m)) + [sig + ";", ""]
@@ -61,6 +63,8 @@ def source(model: Model) -> str:
     out = [HEADER, '#include "jobstore_stub.h"', "",
            "const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT] = {"]
     out += [f'    "{m.name}",' for m in model.methods]
+    out += ["};", "", "const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT] = {"]
+    out += [f"    {int(m.idempotent)},  /* {m.name} */" for m in model.methods]
     out += ["};", ""]
     for m in model.methods:
         sig, resp = _signature(model, m)

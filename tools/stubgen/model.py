@@ -93,6 +93,9 @@ class Method:
     download: bool     # server streams DATA frames before the response
     fd: str            # "", "required" or "optional": an fd travels with the request
     comment: str = ""
+    idempotent: bool = False  # @idempotent: safe to send again when the connection was lost
+    inline: bool = False      # @inline: never blocks; answered on the connection's reader thread
+    bounded: bool = False     # @bounded: a short unary call to the store (see TRAITS)
 
     @property
     def snake(self) -> str:
@@ -127,6 +130,24 @@ def _short(type_name: str) -> str:
     return type_name.rsplit(".", 1)[-1]
 
 
+# The per-method traits an rpc's comment may carry, one `@name` each (several on a line):
+# facts about the contract that every client and the server read from here, never from a
+# hand-written list.
+TRAITS = {
+    "idempotent": "sending it again after a lost connection does no harm (clients resend it)",
+    "inline": "never blocks: the server answers it on the connection's reader thread",
+    "bounded": "a short unary call to the store: runs on the reader thread of a client with one call at a time",
+}
+
+
+def _tags(line: str):
+    """The traits on a comment line made only of `@name` tags, else None."""
+    words = line.split()
+    if not words or not all(w.startswith("@") for w in words):
+        return None
+    return [w[1:] for w in words]
+
+
 def build(fd: d.FileDescriptorProto) -> Model:
     comments = _comments(fd)
     model = Model(package=fd.package)
@@ -157,15 +178,24 @@ def build(fd: d.FileDescriptorProto) -> Model:
         comment = comments.get((6, 0, 2, i), "")
         fd_mode = ""
         kept = []
+        traits = set()
         for line in comment.splitlines():
             tag = re.fullmatch(r"@fd request( optional)?", line.strip())
             if tag:
                 fd_mode = "optional" if tag.group(1) else "required"
+            elif (names := _tags(line)) is not None:
+                for name in names:
+                    if name not in TRAITS:
+                        raise SystemExit(f"stubgen: {m.name}: unknown trait @{name} (known: {', '.join(TRAITS)})")
+                    traits.add(name)
             else:
                 kept.append(line)
         if m.client_streaming and m.server_streaming:
             raise SystemExit(f"stubgen: {m.name}: bidirectional streams are not supported")
+        if traits & {"inline", "bounded"} and (m.client_streaming or m.server_streaming or fd_mode):
+            raise SystemExit(f"stubgen: {m.name}: @inline and @bounded are for unary calls without a descriptor")
         model.methods.append(Method(i, m.name, _short(m.input_type), _short(m.output_type),
                                     m.client_streaming, m.server_streaming, fd_mode,
-                                    "\n".join(kept).strip()))
+                                    "\n".join(kept).strip(), "idempotent" in traits, "inline" in traits,
+                                    "bounded" in traits))
     return model

@@ -58,7 +58,10 @@ def stub(model: Model) -> str:
     out += [")", "", "# Methods whose request carries a file descriptor: required (True) or optional (False).",
             "FD_METHODS = {"]
     out += [f"    {m.index}: {m.fd == 'required'},  # {m.name}" for m in model.methods if m.fd]
-    out += ["}", "", "",
+    out += ["}", "", "# Rpcs safe to send again after a lost connection (`@idempotent` in the proto).",
+            "IDEMPOTENT = frozenset({"]
+    out += [f'    "{m.name}",' for m in model.methods if m.idempotent]
+    out += ["})", "", "",
             "class JobStoreStub:",
             '    """Typed calls of `service JobStore`; see Protos/jobstore.proto for each message."""', ""]
     for m in model.methods:

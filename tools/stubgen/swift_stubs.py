@@ -32,7 +32,16 @@ def method_table(model: Model) -> str:
     out += ["        }", "    }", "", "    /// Whether a file descriptor travels with the request.",
             "    public var fdPassing: FDPassing {", "        switch self {"]
     out += [f"        case .{m.lower_camel}: {fd_mode(m)}" for m in model.methods]
-    out += ["        }", "    }", "}", ""]
+    out += ["        }", "    }"]
+    traits = [("isIdempotent", "idempotent", "Sending it again after a lost connection does no harm (`@idempotent`)."),
+              ("runsInline", "inline", "Never blocks: answered on the connection's reader thread (`@inline`)."),
+              ("isBoundedUnary", "bounded", "A short unary call to the store, run on the reader thread of a client with one\n    /// call at a time (`@bounded`).")]
+    for prop, attr, text in traits:
+        chosen = [m for m in model.methods if getattr(m, attr)]
+        out += ["", f"    /// {text}", f"    public var {prop}: Bool {{", "        switch self {"]
+        out += ["        case " + ", ".join(f".{m.lower_camel}" for m in chosen) + ": true", "        default: false"]
+        out += ["        }", "    }"]
+    out += ["}", ""]
     return "\n".join(out)
 
 

@@ -41,6 +41,45 @@ const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT] = {
     "ListFiles",
 };
 
+const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT] = {
+    1,  /* Hello */
+    1,  /* Ping */
+    1,  /* Stats */
+    0,  /* Initialize */
+    1,  /* Resume */
+    1,  /* Destroy */
+    1,  /* StoreExists */
+    0,  /* AssignJobId */
+    1,  /* CreateJob */
+    1,  /* JobExists */
+    1,  /* LoadJob */
+    1,  /* UpdateJob */
+    1,  /* DeleteJob */
+    1,  /* ListJobs */
+    0,  /* WriteFile */
+    0,  /* WriteFileStream */
+    0,  /* UpdateFile */
+    0,  /* UpdateFileStream */
+    0,  /* ReadFile */
+    0,  /* ReadFileStream */
+    1,  /* FileExists */
+    1,  /* GetFileSize */
+    1,  /* DeleteFile */
+    0,  /* GetEmptyFileStoreId */
+    1,  /* AssociateJobWithFile */
+    0,  /* WriteSharedFileStream */
+    0,  /* ReadSharedFileStream */
+    1,  /* SharedFileExists */
+    0,  /* WriteLogs */
+    0,  /* ReadLogs */
+    1,  /* GetPublicUrl */
+    1,  /* GetSharedPublicUrl */
+    0,  /* ImportFile */
+    0,  /* ExportFile */
+    0,  /* AssignFileId */
+    0,  /* ListFiles */
+};
+
 int jobstore_hello(jobstore_conn *conn, const Jobstore__HelloRequest *request, Jobstore__HelloResponse **response, jobstore_status *status) {
     return jobstore_call(conn, 0, (const ProtobufCMessage *)request, -1, NULL, NULL, NULL, NULL,
                          &jobstore__hello_response__descriptor, (ProtobufCMessage **)response, status);

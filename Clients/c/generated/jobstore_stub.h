@@ -54,6 +54,9 @@ enum jobstore_method {
 /** Every rpc name in method-id order. */
 extern const char *const jobstore_method_names[JOBSTORE_METHOD_COUNT];
 
+/** 1 for the rpcs safe to send again after a lost connection (`@idempotent` in the proto). */
+extern const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT];
+
 /**
  * Protocol version and the server's method table. Always method id 0.
  *

@@ -58,6 +58,29 @@ FD_METHODS = {
     18: False,  # ReadFile
 }
 
+# Rpcs safe to send again after a lost connection (`@idempotent` in the proto).
+IDEMPOTENT = frozenset({
+    "Hello",
+    "Ping",
+    "Stats",
+    "Resume",
+    "Destroy",
+    "StoreExists",
+    "CreateJob",
+    "JobExists",
+    "LoadJob",
+    "UpdateJob",
+    "DeleteJob",
+    "ListJobs",
+    "FileExists",
+    "GetFileSize",
+    "DeleteFile",
+    "AssociateJobWithFile",
+    "SharedFileExists",
+    "GetPublicUrl",
+    "GetSharedPublicUrl",
+})
+
 
 class JobStoreStub:
     """Typed calls of `service JobStore`; see Protos/jobstore.proto for each message."""

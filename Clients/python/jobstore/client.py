@@ -20,7 +20,7 @@ from typing import Callable, Deque, Dict, Generic, Iterable, Optional, Type, Typ
 from . import errors
 from . import messages as pb
 from .messages import _Message as Message
-from ._stub import FD_METHODS, METHODS, JobStoreStub
+from ._stub import FD_METHODS, IDEMPOTENT, METHODS, JobStoreStub
 
 REQUEST, RESPONSE, DATA, END, CANCEL = 1, 2, 3, 4, 5
 HEADER = struct.Struct(">IIHBB")
@@ -76,16 +76,6 @@ def _error(code: int, payload: bytes) -> errors.JobStoreError:
         return errors.from_status(code, status.message, int(status.kind))
     except Exception:  # a payload that is not a Status: still the code
         return errors.from_status(code, f"status {code}")
-
-
-#: Methods that may be sent again after the connection was lost mid-call: answering them twice
-#: changes nothing (reads, and writes that put the same bytes or delete). Streams are never
-#: replayed, nor ReadFile (its descriptor may hold part of the first answer).
-IDEMPOTENT = frozenset({
-    "Hello", "Ping", "Stats", "Resume", "Destroy", "StoreExists", "CreateJob", "JobExists", "LoadJob",
-    "UpdateJob", "DeleteJob", "ListJobs", "FileExists", "GetFileSize", "DeleteFile", "AssociateJobWithFile",
-    "SharedFileExists", "GetPublicUrl", "GetSharedPublicUrl",
-})
 
 
 class Client(JobStoreStub):

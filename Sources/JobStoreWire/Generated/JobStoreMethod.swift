@@ -188,4 +188,29 @@ public enum JobStoreMethod: UInt16, CaseIterable, Sendable {
         case .listFiles: .none
         }
     }
+
+    /// Sending it again after a lost connection does no harm (`@idempotent`).
+    public var isIdempotent: Bool {
+        switch self {
+        case .hello, .ping, .stats, .resume, .destroy, .storeExists, .createJob, .jobExists, .loadJob, .updateJob, .deleteJob, .listJobs, .fileExists, .getFileSize, .deleteFile, .associateJobWithFile, .sharedFileExists, .getPublicUrl, .getSharedPublicUrl: true
+        default: false
+        }
+    }
+
+    /// Never blocks: answered on the connection's reader thread (`@inline`).
+    public var runsInline: Bool {
+        switch self {
+        case .hello, .ping, .stats: true
+        default: false
+        }
+    }
+
+    /// A short unary call to the store, run on the reader thread of a client with one
+    /// call at a time (`@bounded`).
+    public var isBoundedUnary: Bool {
+        switch self {
+        case .storeExists, .assignJobId, .createJob, .jobExists, .loadJob, .updateJob, .fileExists, .getFileSize, .getEmptyFileStoreId, .associateJobWithFile, .sharedFileExists, .getPublicUrl, .getSharedPublicUrl, .assignFileId: true
+        default: false
+        }
+    }
 }
