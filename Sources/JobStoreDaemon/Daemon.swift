@@ -101,23 +101,27 @@ public final class Daemon: Sendable {
                                       s3Session: { S3SessionStats(stores) })
         let server = SocketServer(path: path, service: handler, stats: stats, logger: logger,
                                   allowedUIDs: c.allowedUIDs, allowedGIDs: c.allowedGIDs, midFrameTimeout: c.frameTimeout)
-        if let address = c.metricsAddress {
-            let page = MetricsPage(stats: stats, handler: handler, counters: counters)
-            // A daemon taken over from keeps its port until it begins to drain: wait for it.
-            let patience = listener.replacedPID == nil ? 0 : c.shutdownDeadline + 10
-            do {
-                try metricsEndpoint.start(host: address.host, port: address.port, retryFor: patience,
-                                          logger: logger, render: { page.render() })
-            } catch {
-                cache?.close()
-                throw StartFailure(description: "\(error)")
-            }
-        }
         do {
-            try server.start(listeningOn: listener)
+            if let address = c.metricsAddress {
+                let page = MetricsPage(stats: stats, handler: handler, counters: counters)
+                // A daemon taken over from keeps its port until it begins to drain: wait for it.
+                let patience = listener.replacedPID == nil ? 0 : c.shutdownDeadline + 10
+                do {
+                    try metricsEndpoint.start(host: address.host, port: address.port, retryFor: patience,
+                                              logger: logger, render: { page.render() })
+                } catch {
+                    throw StartFailure(description: "\(error)")
+                }
+            }
+            do {
+                try server.start(listeningOn: listener)
+            } catch {
+                throw StartFailure(description: "cannot serve \(path): \(error)")
+            }
         } catch {
+            // The cache's lock is let go, so that a start after this one gets the cache.
             cache?.close()
-            throw StartFailure(description: "cannot serve \(path): \(error)")
+            throw error
         }
         return Parts(server: server, cache: cache, path: path)
     }

@@ -39,7 +39,9 @@ def method_table(model: Model) -> str:
     for prop, attr, text in traits:
         chosen = [m for m in model.methods if getattr(m, attr)]
         out += ["", f"    /// {text}", f"    public var {prop}: Bool {{", "        switch self {"]
-        out += ["        case " + ", ".join(f".{m.lower_camel}" for m in chosen) + ": true", "        default: false"]
+        if chosen:
+            out.append("        case " + ", ".join(f".{m.lower_camel}" for m in chosen) + ": true")
+        out.append("        default: false")
         out += ["        }", "    }"]
     out += ["}", ""]
     return "\n".join(out)
