@@ -51,6 +51,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Test support, kept out of the shipped targets: a fault-injecting ObjectStore and the
+        // seeded generator that makes a failing run replayable (tests, jobstore-fuzz).
+        .target(name: "JobStoreTestSupport", dependencies: ["ObjectStore"]),
         // The command line only: flags, configuration layers, `Daemon.run`.
         .executableTarget(name: "jobstored", dependencies: [
             "JobStoreDaemon", "BuildVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -62,13 +65,13 @@ let package = Package(
             "JobStoreClient", "JobStoreWire", "S3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "bench/Sources/jobstore-bench"),
         // Hostile frames against a live daemon for a bounded time (tools/reliability, CI).
-        .executableTarget(name: "jobstore-fuzz", dependencies: ["JobStoreWire"], path: "fuzz/Sources/jobstore-fuzz"),
+        .executableTarget(name: "jobstore-fuzz", dependencies: ["JobStoreWire", "JobStoreTestSupport"], path: "fuzz/Sources/jobstore-fuzz"),
 
         .testTarget(name: "JobStoreWireTests", dependencies: ["JobStoreWire"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
-        .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore"]),
+        .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore", "JobStoreTestSupport"]),
         .testTarget(name: "NodeCacheTests", dependencies: ["NodeCache", "ObjectStore"]),
-        .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3"]),
+        .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3", "JobStoreTestSupport"]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "ObjectStore"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "JobStoreDaemonTests", dependencies: ["JobStoreDaemon", "JobStoreClient", "JobStoreServer", "NodeCache"]),

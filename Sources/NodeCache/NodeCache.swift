@@ -21,37 +21,11 @@ import Glibc
 ///   manifests are the index, reloaded at start-up. After a crash every entry's checksum is
 ///   checked before it is first served.
 public final class NodeCache: @unchecked Sendable {
-    public struct Configuration: Sendable {
-        public var directory: String
-        /// The most bytes the cache's entries and fills may hold.
-        public var capacity: UInt64
-        /// Keep at least this fraction of the filesystem free (0.05: 5 %).
-        public var minFreeFraction: Double
-        /// Serve an entry without revalidating it for this many seconds after it was checked.
-        public var trustSeconds: Double
-        /// How long a path handed to a client for linking stays safe from eviction.
-        public var linkLeaseSeconds: Double
-        /// Whether an object's entry should be executable (kept by hard links).
-        public var isExecutable: @Sendable (ObjectInfo) -> Bool
-        /// How long to wait for another daemon to release the directory.
-        public var lockWaitSeconds: Double = 0
-
-        public init(directory: String, capacity: UInt64, minFreeFraction: Double = 0.05, trustSeconds: Double = 0,
-                    linkLeaseSeconds: Double = 60, isExecutable: @escaping @Sendable (ObjectInfo) -> Bool = { _ in false }) {
-            self.directory = directory
-            self.capacity = capacity
-            self.minFreeFraction = minFreeFraction
-            self.trustSeconds = trustSeconds
-            self.linkLeaseSeconds = linkLeaseSeconds
-            self.isExecutable = isExecutable
-        }
-    }
-
     public let configuration: Configuration
     let directory: CacheDirectory
-    private let logger: Logger
-    private let condition = NSCondition()
-    private var state = CacheState()
+    let logger: Logger
+    let condition = NSCondition()
+    var state = CacheState()
 
     /// Opens (or creates) the cache directory and loads its entries. Throws when the directory
     /// cannot be made or another daemon holds it.
@@ -277,72 +251,12 @@ public final class NodeCache: @unchecked Sendable {
         return total == entry.manifest.size && digest.finalizeHex() == entry.manifest.sha256
     }
 
-    // MARK: writing
-
-    /// A writer that copies an upload of `key` into the cache; nil when the cache cannot take
-    /// `expectedSize` bytes. The current entry is dropped at once (the object is changing).
-    public func writer(for key: CacheKey, secretDigest: String = "", expectedSize: UInt64? = nil) -> CacheWriter? {
-        invalidate(key)
-        if let size = expectedSize, size > configuration.capacity {
-            count { $0.bypassed += 1 }
-            return nil
-        }
-        let pending = PendingEntry(cache: self)
-        if let size = expectedSize, (try? pending.reserve(total: size)) == nil {
-            pending.discard()
-            count { $0.bypassed += 1 }
-            return nil
-        }
-        condition.lock()
-        let since = state.beginOperation()
-        condition.unlock()
-        return CacheWriter(cache: self, key: key, secretDigest: secretDigest, epoch: since, pending: pending)
-    }
-
-    func publishWrite(_ pending: PendingEntry, key: CacheKey, info: ObjectInfo, sha256: String, secretDigest: String, since: UInt64) {
-        let manifest = CacheManifest(key: key, etag: info.etag, size: info.size, sha256: sha256, metadata: info.metadata,
-                                     lastModified: info.lastModified, secretDigest: secretDigest, filled: Date().timeIntervalSince1970)
-        if publish(pending, manifest: manifest, since: since, bumping: true) != nil {
-            count { $0.writtenThrough += 1 }
-            logger.debug("cache wrote through \(key) (\(info.size) bytes, \(info.etag))")
-        }
-        finishedOperation()
-    }
-
-    func finishedOperation() {
-        condition.lock()
-        state.endOperation()
-        condition.unlock()
-    }
-
-    /// Drops the entry of `key` (the object was deleted or is being replaced through this daemon).
-    public func invalidate(_ key: CacheKey) {
-        condition.lock()
-        defer { condition.unlock() }
-        state.changed(key)
-        if let entry = state.entries[key] {
-            state.statistics.invalidations += 1
-            drop(entry)
-            logger.debug("cache invalidated \(key)")
-        }
-    }
-
-    /// Drops every entry of one bucket (the store was destroyed).
-    public func invalidate(store: String, bucket: String) {
-        condition.lock()
-        defer { condition.unlock() }
-        for (key, entry) in state.entries where key.store == store && key.bucket == bucket {
-            state.changed(key)
-            state.statistics.invalidations += 1
-            drop(entry)
-        }
-    }
 
     // MARK: entries (callers hold the lock unless noted)
 
     /// Moves a finished fill into place as the entry of its key, replacing the old one, unless
     /// the key changed since `since` (then the fill is dropped and nil returned). Takes the lock.
-    private func publish(_ pending: PendingEntry, manifest: CacheManifest, since: UInt64, bumping: Bool = false,
+    func publish(_ pending: PendingEntry, manifest: CacheManifest, since: UInt64, bumping: Bool = false,
                          pinning: Bool = false) -> (CacheEntry, CachedFile?)? {
         let key = manifest.key
         let name = "\(key.fileStem)-\(UUID().uuidString.lowercased().prefix(13))"
@@ -414,7 +328,7 @@ public final class NodeCache: @unchecked Sendable {
     }
 
     /// Removes an entry from the index; its files go when no reader holds it.
-    private func drop(_ entry: CacheEntry) {
+    func drop(_ entry: CacheEntry) {
         if state.entries[entry.manifest.key] === entry { state.entries[entry.manifest.key] = nil }
         guard !entry.doomed else { return }
         entry.doomed = true
@@ -422,144 +336,12 @@ public final class NodeCache: @unchecked Sendable {
         reclaimIfUnused(entry)
     }
 
-    private func reclaimIfUnused(_ entry: CacheEntry) {
+    func reclaimIfUnused(_ entry: CacheEntry) {
         guard entry.doomed, entry.pins == 0, entry.leaseUntil <= Self.now else { return }
         directory.remove(entry.name)
         state.usedBytes -= entry.manifest.size
         state.doomed.removeAll { $0 === entry }
     }
 
-    // MARK: space
-
-    /// Reserves `bytes` for a fill, evicting LRU entries no reader holds; throws CacheBypass
-    /// when even that leaves too little room. Takes the lock.
-    func reserve(_ bytes: UInt64) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        guard makeRoom(bytes) else {
-            throw CacheBypass(reason: "no room for \(bytes) more bytes (cap \(configuration.capacity), \(state.usedBytes) used, \(state.reservedBytes) reserved)")
-        }
-        state.reservedBytes += bytes
-    }
-
-    func unreserve(_ bytes: UInt64) {
-        condition.lock()
-        state.reservedBytes -= min(bytes, state.reservedBytes)
-        condition.unlock()
-    }
-
-    /// Evicts until `bytes` more fit under the cap and above the free-space floor.
-    private func makeRoom(_ bytes: UInt64) -> Bool {
-        for entry in state.doomed { reclaimIfUnused(entry) }
-        func fits() -> Bool {
-            guard state.usedBytes + state.reservedBytes + bytes <= configuration.capacity else { return false }
-            guard configuration.minFreeFraction > 0 else { return true }
-            let (free, total) = directory.space()
-            let floor = UInt64(Double(total) * configuration.minFreeFraction)
-            return free >= floor && free - floor >= bytes + state.reservedBytes
-        }
-        if fits() { return true }
-        let now = Self.now
-        let candidates = state.entries.values
-            .filter { $0.pins == 0 && $0.leaseUntil <= now }
-            .sorted { $0.lastUsed < $1.lastUsed }
-        for entry in candidates {
-            state.statistics.evictions += 1
-            logger.debug("cache evicts \(entry.manifest.key) (\(entry.manifest.size) bytes)")
-            drop(entry)
-            if fits() { return true }
-        }
-        return false
-    }
-
-    // MARK: figures
-
-    func served(_ bytes: UInt64) { count { $0.bytesFromCache += bytes } }
-
-    func count(_ update: (inout CacheStatistics) -> Void) {
-        condition.lock()
-        update(&state.statistics)
-        condition.unlock()
-    }
-
-    func log(_ message: String) { logger.debug("\(message)") }
-
-    public var statistics: CacheStatistics {
-        condition.lock()
-        defer { condition.unlock() }
-        var s = state.statistics
-        s.capacityBytes = configuration.capacity
-        s.sizeBytes = state.usedBytes
-        s.reservedBytes = state.reservedBytes
-        s.entries = UInt64(state.entries.count)
-        s.pinnedEntries = UInt64(state.entries.values.filter { $0.pins > 0 }.count)
-        return s
-    }
-
     static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-}
-
-/// One entry in memory. Mutable fields change under the cache's lock.
-final class CacheEntry: @unchecked Sendable {
-    let name: String
-    let manifest: CacheManifest
-    var lastUsed: UInt64 = 0
-    /// Wall-clock time the manifest's mtime was last set (LRU order across restarts).
-    var lastTouched: Double = 0
-    /// Monotonic time of the last revalidation (or fill).
-    var validatedAt: Double = -Double.infinity
-    var pins = 0
-    var leaseUntil: Double = 0
-    /// False after an unclean stop until the data was checked against its checksum.
-    var verified: Bool
-    /// Out of the index; its files go when the last reader lets go.
-    var doomed = false
-
-    init(name: String, manifest: CacheManifest, verified: Bool) {
-        self.name = name
-        self.manifest = manifest
-        self.verified = verified
-    }
-}
-
-/// One download in progress that other readers of the same key wait for.
-final class Flight {
-    var done = false
-    var outcome: Result<Void, Error> = .success(())
-}
-
-/// Everything the cache's lock guards.
-struct CacheState {
-    var entries: [CacheKey: CacheEntry] = [:]
-    var doomed: [CacheEntry] = []
-    var flights: [CacheKey: Flight] = [:]
-    var clock: UInt64 = 0
-    var usedBytes: UInt64 = 0
-    var reservedBytes: UInt64 = 0
-    var statistics = CacheStatistics()
-    /// Fills and writes in progress, and the epoch of each key's last change while any run:
-    /// a fill that started before a change to its key must not publish over it.
-    private var epoch: UInt64 = 0
-    private var changes: [CacheKey: UInt64] = [:]
-    private var operations = 0
-
-    mutating func beginOperation() -> UInt64 {
-        operations += 1
-        return epoch
-    }
-
-    mutating func endOperation() {
-        operations -= 1
-        if operations == 0 { changes.removeAll() }
-    }
-
-    mutating func changed(_ key: CacheKey) {
-        guard operations > 0 else { return }
-        epoch += 1
-        changes[key] = epoch
-    }
-
-    func isStale(_ key: CacheKey, since: UInt64) -> Bool {
-        (changes[key] ?? 0) > since
-    }
 }

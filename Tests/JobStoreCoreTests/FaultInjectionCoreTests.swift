@@ -1,5 +1,6 @@
 import Foundation
 @testable import JobStoreCore
+import JobStoreTestSupport
 import ObjectStore
 import XCTest
 

@@ -1,6 +1,7 @@
 import Foundation
 import JobStoreClient
 import JobStoreWire
+import JobStoreTestSupport
 import ObjectStore
 import XCTest
 

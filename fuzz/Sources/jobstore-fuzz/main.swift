@@ -1,4 +1,5 @@
 import Foundation
+import JobStoreTestSupport
 import JobStoreWire
 
 // jobstore-fuzz: hostile frames against a live jobstored, for a bounded time.
@@ -213,17 +214,11 @@ enum Protobuf {
     }
 }
 
-/// SplitMix64 and the mutations built on it.
+/// The mutations, drawn from a seeded SplitMix64 (JobStoreTestSupport) so a run replays from its seed.
 struct Mutator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var random: SplitMix64
+    init(seed: UInt64) { random = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { random.next() }
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
     mutating func flipBits(_ input: [UInt8]) -> [UInt8] {
         guard !input.isEmpty else { return input }

@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStore
 
 /// Any ObjectStore with faults injected into a share of its calls, for tests of the layers
 /// above: a call may fail before it reaches the store (`unavailable`), a put's body may break
