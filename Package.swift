@@ -25,29 +25,34 @@ let package = Package(
 
         // The release every binary reports.
         .target(name: "BuildVersion"),
+        // The error model's two tables, generated from the proto: StatusCode and ErrorKind
+        // (with the status each kind travels with), below every layer that fails.
+        .target(name: "JobStoreStatus"),
+        // The one EINTR-retrying wrapper of blocking system calls.
+        .target(name: "SystemCall"),
         // Latency histograms and the Prometheus text endpoint (`jobstored --metrics`).
-        .target(name: "Metrics"),
+        .target(name: "Metrics", dependencies: ["SystemCall"]),
         // Frame format, messages (generated), protobuf-c codec, status codes, socket I/O.
-        .target(name: "JobStoreWire", dependencies: ["CJobStoreProto", "CProtobufC"]),
+        .target(name: "JobStoreWire", dependencies: ["CJobStoreProto", "CProtobufC", "SystemCall", "JobStoreStatus"]),
         // The storage abstraction and its embedded local-directory implementation.
-        .target(name: "ObjectStore", dependencies: ["COpenSSL"]),
+        .target(name: "ObjectStore", dependencies: ["COpenSSL", "SystemCall"]),
         // S3: SigV4 (pure), credentials, and (coming) the libcurl session.
-        .target(name: "S3", dependencies: ["COpenSSL", "CCurl", "ObjectStore", "Metrics"]),
+        .target(name: "S3", dependencies: ["COpenSSL", "CCurl", "ObjectStore", "Metrics", "SystemCall"]),
         // The node's shared disk cache of objects (single-flight, LRU, persistent).
         .systemLibrary(name: "CFileCopy"),
-        .target(name: "NodeCache", dependencies: ["ObjectStore", "CFileCopy", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "NodeCache", dependencies: ["ObjectStore", "CFileCopy", "SystemCall", .product(name: "Logging", package: "swift-log")]),
         // Toil 9.6 job-store semantics over an ObjectStore.
-        .target(name: "JobStoreCore", dependencies: ["BuildVersion", "ObjectStore", "NodeCache", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "JobStoreCore", dependencies: ["BuildVersion", "JobStoreStatus", "ObjectStore", "NodeCache", .product(name: "Logging", package: "swift-log")]),
         // Socket server and dispatch of rpcs to JobStoreCore.
         .target(name: "JobStoreServer", dependencies: [
-            "JobStoreWire", "JobStoreCore", "NodeCache", "ObjectStore", "Metrics", .product(name: "Logging", package: "swift-log"),
+            "JobStoreWire", "JobStoreCore", "NodeCache", "ObjectStore", "Metrics", "SystemCall", .product(name: "Logging", package: "swift-log"),
         ]),
         // Generated Swift stub + transport.
         .target(name: "JobStoreClient", dependencies: ["JobStoreWire"]),
 
         // The daemon as a library: its checked configuration, lifecycle, stores and endpoints.
         .target(name: "JobStoreDaemon", dependencies: [
-            "JobStoreServer", "JobStoreCore", "JobStoreWire", "NodeCache", "ObjectStore", "S3", "Metrics", "BuildVersion",
+            "JobStoreServer", "JobStoreCore", "JobStoreWire", "NodeCache", "ObjectStore", "S3", "Metrics", "BuildVersion", "SystemCall",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -59,7 +64,7 @@ let package = Package(
             "JobStoreDaemon", "BuildVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "jobstore", dependencies: [
-            "JobStoreClient", "BuildVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "JobStoreClient", "BuildVersion", "SystemCall", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "jobstore-bench", dependencies: [
             "JobStoreClient", "JobStoreWire", "S3", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -71,7 +76,10 @@ let package = Package(
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
         .testTarget(name: "JobStoreCoreTests", dependencies: ["JobStoreCore", "ObjectStore", "JobStoreTestSupport"]),
         .testTarget(name: "NodeCacheTests", dependencies: ["NodeCache", "ObjectStore"]),
-        .testTarget(name: "JobStoreServerTests", dependencies: ["JobStoreClient", "JobStoreWire", "S3", "JobStoreTestSupport"]),
+        .testTarget(name: "JobStoreServerTests", dependencies: [
+            "JobStoreClient", "JobStoreWire", "JobStoreServer", "JobStoreCore", "S3", "JobStoreTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "S3Tests", dependencies: ["S3", "ObjectStore"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "JobStoreDaemonTests", dependencies: ["JobStoreDaemon", "JobStoreClient", "JobStoreServer", "NodeCache"]),

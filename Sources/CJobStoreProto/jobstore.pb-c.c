@@ -5070,6 +5070,64 @@ const ProtobufCMessageDescriptor jobstore__backend_request_stats__descriptor =
   (ProtobufCMessageInit) jobstore__backend_request_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCEnumValue jobstore__status_code__enum_values_by_number[17] =
+{
+  { "OK", "JOBSTORE__STATUS_CODE__OK", 0 },
+  { "CANCELLED", "JOBSTORE__STATUS_CODE__CANCELLED", 1 },
+  { "UNKNOWN", "JOBSTORE__STATUS_CODE__UNKNOWN", 2 },
+  { "INVALID_ARGUMENT", "JOBSTORE__STATUS_CODE__INVALID_ARGUMENT", 3 },
+  { "DEADLINE_EXCEEDED", "JOBSTORE__STATUS_CODE__DEADLINE_EXCEEDED", 4 },
+  { "NOT_FOUND", "JOBSTORE__STATUS_CODE__NOT_FOUND", 5 },
+  { "ALREADY_EXISTS", "JOBSTORE__STATUS_CODE__ALREADY_EXISTS", 6 },
+  { "PERMISSION_DENIED", "JOBSTORE__STATUS_CODE__PERMISSION_DENIED", 7 },
+  { "RESOURCE_EXHAUSTED", "JOBSTORE__STATUS_CODE__RESOURCE_EXHAUSTED", 8 },
+  { "FAILED_PRECONDITION", "JOBSTORE__STATUS_CODE__FAILED_PRECONDITION", 9 },
+  { "ABORTED", "JOBSTORE__STATUS_CODE__ABORTED", 10 },
+  { "OUT_OF_RANGE", "JOBSTORE__STATUS_CODE__OUT_OF_RANGE", 11 },
+  { "UNIMPLEMENTED", "JOBSTORE__STATUS_CODE__UNIMPLEMENTED", 12 },
+  { "INTERNAL", "JOBSTORE__STATUS_CODE__INTERNAL", 13 },
+  { "UNAVAILABLE", "JOBSTORE__STATUS_CODE__UNAVAILABLE", 14 },
+  { "DATA_LOSS", "JOBSTORE__STATUS_CODE__DATA_LOSS", 15 },
+  { "UNAUTHENTICATED", "JOBSTORE__STATUS_CODE__UNAUTHENTICATED", 16 },
+};
+static const ProtobufCIntRange jobstore__status_code__value_ranges[] = {
+{0, 0},{0, 17}
+};
+static const ProtobufCEnumValueIndex jobstore__status_code__enum_values_by_name[17] =
+{
+  { "ABORTED", 10 },
+  { "ALREADY_EXISTS", 6 },
+  { "CANCELLED", 1 },
+  { "DATA_LOSS", 15 },
+  { "DEADLINE_EXCEEDED", 4 },
+  { "FAILED_PRECONDITION", 9 },
+  { "INTERNAL", 13 },
+  { "INVALID_ARGUMENT", 3 },
+  { "NOT_FOUND", 5 },
+  { "OK", 0 },
+  { "OUT_OF_RANGE", 11 },
+  { "PERMISSION_DENIED", 7 },
+  { "RESOURCE_EXHAUSTED", 8 },
+  { "UNAUTHENTICATED", 16 },
+  { "UNAVAILABLE", 14 },
+  { "UNIMPLEMENTED", 12 },
+  { "UNKNOWN", 2 },
+};
+const ProtobufCEnumDescriptor jobstore__status_code__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "jobstore.StatusCode",
+  "StatusCode",
+  "Jobstore__StatusCode",
+  "jobstore",
+  17,
+  jobstore__status_code__enum_values_by_number,
+  17,
+  jobstore__status_code__enum_values_by_name,
+  1,
+  jobstore__status_code__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue jobstore__error_kind__enum_values_by_number[9] =
 {
   { "ERROR_KIND_NONE", "JOBSTORE__ERROR_KIND__ERROR_KIND_NONE", 0 },

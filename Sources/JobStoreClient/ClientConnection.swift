@@ -1,25 +1,41 @@
 import Foundation
 import JobStoreWire
+import Synchronization
 
 /// One connection to jobstored, shared by every task of a process: calls are multiplexed by
 /// call id, answered by one reader thread, and may be in flight from many tasks at once.
 ///
 /// When the daemon goes away (a restart, an upgrade), the calls in flight fail with UNAVAILABLE
 /// and the next call connects again, waiting up to `reconnectTimeout` seconds for the daemon.
-public final class ClientConnection: @unchecked Sendable {
+public final class ClientConnection: Sendable {
     public let path: String
     /// Seconds the next call waits for a daemon that went away to be back.
     public var reconnectTimeout: Double {
-        get { lock.lock(); defer { lock.unlock() }; return _reconnectTimeout }
-        set { lock.lock(); _reconnectTimeout = newValue; lock.unlock() }
+        get { state.withLock { $0.reconnectTimeout } }
+        set { state.withLock { $0.reconnectTimeout = newValue } }
     }
-    private var _reconnectTimeout: Double = 30
-    private let lock = NSLock()
-    private var link: Link
-    private var pending: [UInt32: PendingCall] = [:]
-    private var nextID: UInt32 = 1
-    private var lostReason: JobStoreError?
-    private var closedByUser = false
+
+    /// What the mutex guards: the current link, the calls in flight on it, and why it was lost.
+    private struct State {
+        var reconnectTimeout: Double
+        var link: Link
+        var pending: [UInt32: PendingCall] = [:]
+        var nextID: UInt32 = 1
+        var lostReason: JobStoreError?
+        var closedByUser = false
+
+        /// Registers a new call on the current link, or throws why the link was lost.
+        mutating func register() throws -> (UInt32, PendingCall, Link) {
+            if let lostReason { throw lostReason }
+            let call = PendingCall()
+            var id = nextID
+            while pending[id] != nil || id == 0 { id &+= 1 }
+            nextID = id &+ 1
+            pending[id] = call
+            return (id, call, link)
+        }
+    }
+    private let state: Mutex<State>
 
     /// One socket to the daemon and its writer; replaced when the daemon comes back.
     final class Link: Sendable {
@@ -36,15 +52,34 @@ public final class ClientConnection: @unchecked Sendable {
         (try? SocketPath.defaultPath()) ?? "/tmp/jobstored-\(getuid())/jobstored.sock"
     }
 
+    /// How a new socket to the daemon is made: connecting to `path`, or nothing (a socket that
+    /// was handed over connected cannot be dialled again).
+    private let dial: @Sendable () throws -> Int32
+
     public init(path: String? = nil) throws {
-        self.path = path ?? Self.defaultSocketPath
-        link = try Self.open(self.path)
+        let path = path ?? Self.defaultSocketPath
+        self.path = path
+        let dial: @Sendable () throws -> Int32 = { try UnixSocket.connect(path: path) }
+        self.dial = dial
+        let link = try Self.open(path, dial)
+        state = Mutex(State(reconnectTimeout: 30, link: link))
         startReader(link)
     }
 
-    private static func open(_ path: String) throws -> Link {
+    /// A connection over a socket that is already connected to a server: one end of a
+    /// socketpair whose other end a `SocketServer` admitted (in-process tests, embedders).
+    /// Takes ownership of `fd`. It cannot reconnect: once lost, calls fail with UNAVAILABLE.
+    public init(connectedSocket fd: Int32, name: String = "a connected socket") {
+        path = name
+        dial = { throw SocketError("\(name) cannot be connected again") }
+        let link = Link(fd: fd)
+        state = Mutex(State(reconnectTimeout: 0, link: link))
+        startReader(link)
+    }
+
+    private static func open(_ path: String, _ dial: () throws -> Int32) throws -> Link {
         do {
-            return Link(fd: try UnixSocket.connect(path: path))
+            return Link(fd: try dial())
         } catch {
             throw JobStoreError(.unavailable, "cannot reach jobstored at \(path): \(error)")
         }
@@ -57,15 +92,15 @@ public final class ClientConnection: @unchecked Sendable {
     }
 
     deinit {
-        Glibc.close(link.fd)
+        Glibc.close(state.withLock { $0.link.fd })
     }
 
     /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.
     public func close() {
-        lock.lock()
-        closedByUser = true
-        let fd = link.fd
-        lock.unlock()
+        let fd = state.withLock { s in
+            s.closedByUser = true
+            return s.link.fd
+        }
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
 
@@ -75,17 +110,18 @@ public final class ClientConnection: @unchecked Sendable {
         var delay: useconds_t = 20_000
         while true {
             do {
-                let fresh = try Self.open(path)
-                lock.lock()
-                guard lostReason != nil, !closedByUser else {
-                    lock.unlock()
+                let fresh = try Self.open(path, dial)
+                let old: Link? = state.withLock { s in
+                    guard s.lostReason != nil, !s.closedByUser else { return nil }
+                    let old = s.link
+                    s.link = fresh
+                    s.lostReason = nil
+                    return old
+                }
+                guard let old else {
                     Glibc.close(fresh.fd)
                     return
                 }
-                let old = link
-                link = fresh
-                lostReason = nil
-                lock.unlock()
                 Glibc.close(old.fd)
                 startReader(fresh)
                 return
@@ -151,26 +187,18 @@ public final class ClientConnection: @unchecked Sendable {
     }
 
     private func register() throws -> (UInt32, PendingCall, Link) {
-        lock.lock()
-        if lostReason != nil && !closedByUser {
-            lock.unlock()
-            try reconnect()
-            lock.lock()
+        // nil: the link was lost and should be dialled again first (outside the lock).
+        let registered: (UInt32, PendingCall, Link)? = try state.withLock { s in
+            if s.lostReason != nil && !s.closedByUser { return nil }
+            return try s.register()
         }
-        defer { lock.unlock() }
-        if let lostReason { throw lostReason }
-        let call = PendingCall()
-        var id = nextID
-        while pending[id] != nil || id == 0 { id &+= 1 }
-        nextID = id &+ 1
-        pending[id] = call
-        return (id, call, link)
+        if let registered { return registered }
+        try reconnect()
+        return try state.withLock { try $0.register() }
     }
 
     private func forget(_ id: UInt32) {
-        lock.lock()
-        pending[id] = nil
-        lock.unlock()
+        state.withLock { $0.pending[id] = nil }
     }
 
     private func send(_ link: Link, _ header: FrameHeader, _ payload: [UInt8], fd: Int32?, id: UInt32) throws {
@@ -186,9 +214,7 @@ public final class ClientConnection: @unchecked Sendable {
     /// send that found the connection closed waits a moment for the reader to read it.
     private func refusal(of link: Link) -> JobStoreError? {
         for _ in 0..<200 {
-            lock.lock()
-            let lost = link === self.link ? lostReason : nil
-            lock.unlock()
+            let lost = state.withLock { link === $0.link ? $0.lostReason : nil }
             if let lost { return lost.code == .unavailable ? nil : lost }
             usleep(5000)
         }
@@ -213,14 +239,10 @@ public final class ClientConnection: @unchecked Sendable {
             let id = frame.header.callID
             switch frame.header.type {
             case .data:
-                lock.lock()
-                let call = pending[id]
-                lock.unlock()
+                let call = state.withLock { $0.pending[id] }
                 call?.push(.data(frame.payload))
             case .response:
-                lock.lock()
-                let call = pending.removeValue(forKey: id)
-                lock.unlock()
+                let call = state.withLock { $0.pending.removeValue(forKey: id) }
                 let code = StatusCode(rawValue: frame.header.code) ?? .unknown
                 if code == .ok {
                     call?.push(.response(.success(frame.payload)))
@@ -240,23 +262,23 @@ public final class ClientConnection: @unchecked Sendable {
                 continue
             }
         }
-        lock.lock()
-        guard link === self.link else {  // an old link: its calls were failed when it was lost
-            lock.unlock()
-            return
+        let failed: (JobStoreError, [PendingCall])? = state.withLock { s in
+            guard link === s.link else { return nil }  // an old link: its calls were failed when it was lost
+            let lost = refusal ?? JobStoreError(.unavailable, "connection to jobstored lost: \(reason)")
+            s.lostReason = lost
+            let calls = Array(s.pending.values)
+            s.pending = [:]
+            return (lost, calls)
         }
-        let lost = refusal ?? JobStoreError(.unavailable, "connection to jobstored lost: \(reason)")
-        lostReason = lost
-        let calls = Array(pending.values)
-        pending = [:]
-        lock.unlock()
+        guard let failed else { return }
+        let (lost, calls) = failed
         for call in calls { call.push(.response(.failure(lost))) }
     }
 }
 
 /// The writing end of an upload call: bytes go out as DATA frames of at most 1 MiB.
 /// Writing after the daemon has already answered (an early error) throws that answer.
-public final class ClientUpload: @unchecked Sendable {
+public final class ClientUpload: Sendable {
     private let connection: ClientConnection
     private let link: ClientConnection.Link
     private let callID: UInt32

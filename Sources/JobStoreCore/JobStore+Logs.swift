@@ -69,8 +69,14 @@ extension JobStore {
                            resumeToken: max(last, pageToken), keys: keys)
         }
 
-        logLock.lock()
-        defer { logLock.unlock() }
+        return try logMemory.withLock { memory in
+            try pollUnreadLogs(&memory, limit: limit, byteBudget: byteBudget, sseKey: sseKey)
+        }
+    }
+
+    /// A poll of the logs not read before, under `logMemory`'s lock (held across its requests).
+    private func pollUnreadLogs(_ memory: inout LogMemory, limit: Int, byteBudget: Int,
+                                sseKey: EncryptionKey?) throws -> LogPage {
         var listed: [String: ListPage] = [:]  // pages this poll has listed, by where they start
         func page(after startAfter: String) throws -> ListPage {
             if let known = listed[startAfter] { return known }
@@ -78,7 +84,7 @@ extension JobStore {
             listed[startAfter] = page
             return page
         }
-        if let seen = lastLogSeen {
+        if let seen = memory.lastLogSeen {
             let recent = Set(seen.recent)
             var startAfter = logLowerBound(marker: seen.marker, recent: recent)
             var unread = false
@@ -90,7 +96,7 @@ extension JobStore {
             }
             if !unread { return LogPage(messages: [], nextPageToken: "") }
         }
-        lastLogSeen = nil  // until this poll has seen what the marker says
+        memory.lastLogSeen = nil  // until this poll has seen what the marker says
         let markerSink = MemorySink(limit: 4096)
         var marker = ""
         var markerInfo: ObjectInfo?
@@ -107,7 +113,7 @@ extension JobStore {
         var recent = Set<String>()
         if !marker.isEmpty, let markerInfo {
             let named = markerInfo.metadata[Keys.Meta.logRecent]
-            if let last = lastLogWindow, named == Self.logStateInObject + last.token, last.state.marker == marker {
+            if let last = memory.lastLogWindow, named == Self.logStateInObject + last.token, last.state.marker == marker {
                 recent = Set(last.state.recent)
             } else if let inline = named, !inline.hasPrefix(Self.logStateInObject) {
                 recent = Self.decodeLogWindow(inline)
@@ -144,7 +150,7 @@ extension JobStore {
             var window = recent.union(readKeys).filter { $0 > floor }
             window.insert(newMarker)
             let state = LogState(marker: newMarker, recent: window.sorted())
-            lastLogWindow = nil  // whatever happens to these writes, the remembered window is no longer current
+            memory.lastLogWindow = nil  // whatever happens to these writes, the remembered window is no longer current
             let inline = Self.encodeLogWindow(window)
             let token = UUID().uuidString.lowercased()
             if inline == nil {
@@ -152,10 +158,10 @@ extension JobStore {
             }
             try putChecked(Keys.shared + Keys.logMarker, MemorySource(Array(newMarker.utf8)),
                            metadata: [Keys.Meta.logRecent: inline ?? Self.logStateInObject + token], sseKey: sseKey)
-            if inline == nil { lastLogWindow = (token, state) }
-            lastLogSeen = state
+            if inline == nil { memory.lastLogWindow = (token, state) }
+            memory.lastLogSeen = state
         } else {
-            lastLogSeen = LogState(marker: marker, recent: recent.sorted())
+            memory.lastLogSeen = LogState(marker: marker, recent: recent.sorted())
         }
         return LogPage(messages: messages, nextPageToken: more ? "more" : "")
     }

@@ -1,47 +1,46 @@
-/// Why a job-store operation failed: a status class and, where Toil has one, the exception
-/// kind. The server maps both 1:1 onto the wire's status code and ErrorKind.
+import JobStoreStatus
+
+/// Why a job-store operation failed: its status and, where Toil has one, the exception kind,
+/// both the proto's own (generated into JobStoreStatus). The failure carries what the wire
+/// sends, so the server passes it on as it is: storage errors are translated once, here in
+/// the core (`JobStore.translate`), and never again on the way out.
 public struct JobStoreFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: Sendable, Equatable {
-        case invalidArgument, notFound, alreadyExists, permissionDenied, failedPrecondition
-        case resourceExhausted, aborted, dataLoss, unavailable, cancelled, `internal`
-    }
-
-    public enum Kind: Sendable, Equatable {
-        case none, noSuchJob, noSuchFile, noSuchJobStore, jobStoreExists
-        case concurrentModification, badEncryptionKey, invalidLocator, invalidName
-    }
-
-    public var code: Code
-    public var kind: Kind
+    public var code: StatusCode
+    public var kind: ErrorKind
     public var message: String
 
-    public init(_ code: Code, _ message: String, kind: Kind = .none) {
+    public init(_ code: StatusCode, _ message: String, kind: ErrorKind = .none) {
         self.code = code
         self.kind = kind
         self.message = message
+    }
+
+    /// A failure of a Toil kind, with the status that kind always travels with (`@status`).
+    public init(_ kind: ErrorKind, _ message: String) {
+        self.init(kind.status ?? .unknown, message, kind: kind)
     }
 
     public var description: String { message }
 
     // Toil's exception texts (toil.jobStores.abstractJobStore).
     static func noSuchJob(_ id: String) -> Self {
-        Self(.notFound, "The job '\(id)' does not exist.", kind: .noSuchJob)
+        Self(.noSuchJob, "The job '\(id)' does not exist.")
     }
     static func noSuchFile(_ id: String) -> Self {
-        Self(.notFound, "File '\(id)' does not exist.", kind: .noSuchFile)
+        Self(.noSuchFile, "File '\(id)' does not exist.")
     }
     static func noSuchJobStore(_ locator: String) -> Self {
-        Self(.notFound, "The job store '\(locator)' does not exist, so there is nothing to restart.", kind: .noSuchJobStore)
+        Self(.noSuchJobStore, "The job store '\(locator)' does not exist, so there is nothing to restart.")
     }
     static func jobStoreExists(_ locator: String) -> Self {
-        Self(.alreadyExists, "The job store '\(locator)' already exists. Use --restart to resume the workflow, or remove "
-             + "the job store with 'toil clean' to start the workflow from scratch.", kind: .jobStoreExists)
+        Self(.jobStoreExists, "The job store '\(locator)' already exists. Use --restart to resume the workflow, or remove "
+             + "the job store with 'toil clean' to start the workflow from scratch.")
     }
     /// toil.lib.aws.s3's AWSBadEncryptionKeyError text, which Toil's tests look for.
     static func badEncryptionKey(_ detail: String) -> Self {
-        Self(.permissionDenied, "Your AWS encryption key is most likely configured incorrectly (\(detail)).", kind: .badEncryptionKey)
+        Self(.badEncryptionKey, "Your AWS encryption key is most likely configured incorrectly (\(detail)).")
     }
     static func invalidName(_ message: String) -> Self {
-        Self(.invalidArgument, message, kind: .invalidName)
+        Self(.invalidName, message)
     }
 }

@@ -65,7 +65,7 @@ public enum Locator: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func invalid(_ message: String) -> JobStoreFailure {
-        JobStoreFailure(.invalidArgument, message, kind: .invalidLocator)
+        JobStoreFailure(.invalidLocator, message)
     }
 
     /// The bucket (S3) or directory (local) holding the store.

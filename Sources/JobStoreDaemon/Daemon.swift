@@ -80,6 +80,20 @@ public final class Daemon: Sendable {
         } catch {
             throw StartFailure(description: "cannot serve \(path): \(error)")
         }
+        do {
+            return try serve(listener, path: path, stats: stats, backend: backend, stores: stores)
+        } catch {
+            // Nothing will accept on it: close it and take its socket file away again.
+            listener.discard()
+            throw error
+        }
+    }
+
+    /// The rest of a start, once the socket listens: the cache, the handler, the metrics
+    /// endpoint and the accept loop. A failure here leaves the listener to the caller.
+    private func serve(_ listener: SocketServer.PreparedListener, path: String, stats: ServerStats,
+                       backend: @escaping StoreRegistry.BackendFactory, stores: S3Stores) throws -> Parts {
+        let c = configuration
         if let old = listener.replacedPID {
             logger.notice("took over \(path) from pid \(old); asking it to drain")
             kill(old, SIGTERM)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SystemCall
 
 /// One JSON object per line on stderr: time (RFC 3339, UTC, milliseconds), level, label,
 /// message, then the metadata's keys. Each line is one write(2), so lines from many threads
@@ -28,8 +29,8 @@ struct JSONLogHandler: LogHandler {
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = write(2, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { if errno == EINTR { continue }; return }
+                let n = SystemCall.retryingInterrupts { write(2, raw.baseAddress! + offset, raw.count - offset) }
+                if n <= 0 { return }
                 offset += n
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import JobStoreCore
 import JobStoreWire
 import Logging
+import Synchronization
 
 /// One client connection: a reader thread that decodes frames and routes them to calls, and
 /// calls that run on the worker pool and answer through the connection's shared writer.
@@ -13,10 +14,13 @@ final class Connection: @unchecked Sendable {
     let peer: Peer
     private let server: SocketServer
     private let writer: FrameWriter
-    private let lock = NSLock()
-    private var calls: [UInt32: ServerCall] = [:]
-    private var readerDone = false
-    private var closed = false
+    /// What `state` guards: the calls in flight, and how far the connection is from closing.
+    private struct State {
+        var calls: [UInt32: ServerCall] = [:]
+        var readerDone = false
+        var closed = false
+    }
+    private let state = Mutex(State())
     private var logger: Logger
     /// Reader-thread state: the frame reader, and whether this client has sent a frame while
     /// an earlier call was still running (a multiplexing client: its calls go to the pool).
@@ -86,9 +90,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func call(_ id: UInt32) -> ServerCall? {
-        lock.lock()
-        defer { lock.unlock() }
-        return calls[id]
+        state.withLock { $0.calls[id] }
     }
 
     /// Returns false when the connection must be closed (a protocol violation).
@@ -111,43 +113,59 @@ final class Connection: @unchecked Sendable {
             break
         }
         let call = ServerCall(method: method, callID: id, peer: peer, fd: frame.fd, writer: writer, stats: server.stats)
-        lock.lock()
-        if method.runsInline && calls[id] == nil {
+        let multiplexed = multiplexed
+        let admission: Admission = state.withLock { s in
             // Answered before the next frame is read: nothing can reach it by id, so it is not
             // registered (a Ping is then one lookup, not an insert and a removal).
-            lock.unlock()
-            server.stats.callStarted()
-            execute(call, payload: frame.payload, registered: false)
-            return true
-        }
-        if !multiplexed && method.isBoundedUnary && frame.fd == nil && calls.isEmpty {
+            if method.runsInline && s.calls[id] == nil { return .inline }
             // A client with one call at a time (a Toil worker): its short call runs here, with
             // no hand-off to a pool thread (a wake-up cost ~45 µs of CPU and ~100 µs of latency
             // per call on this machine kind). Should the client send anything while it runs,
             // it multiplexes, and from then on its calls go to the pool.
-            lock.unlock()
+            if !multiplexed && method.isBoundedUnary && frame.fd == nil && s.calls.isEmpty { return .onReader }
+            if s.calls[id] != nil { return .idInUse }
+            if s.calls.count >= Self.maxCallsPerConnection { return .tooMany }
+            s.calls[id] = call
+            return .pooled
+        }
+        switch admission {
+        case .inline:
+            server.stats.callStarted()
+            execute(call, payload: frame.payload, registered: false)
+            return true
+        case .onReader:
             server.stats.callStarted()
             execute(call, payload: frame.payload, registered: false) { [self] in
-                if reader?.hasPendingInput == true { multiplexed = true }
+                if reader?.hasPendingInput == true { self.multiplexed = true }
             }
             return true
-        }
-        if calls[id] != nil {
-            lock.unlock()
+        case .idInUse:
             logger.notice("closing connection: call id \(id) reused while in flight")
             return false
-        }
-        if calls.count >= Self.maxCallsPerConnection {
-            lock.unlock()
+        case .tooMany:
             reject(id, JobStoreError(.resourceExhausted, "more than \(Self.maxCallsPerConnection) calls in flight on one connection"))
             return true
+        case .pooled:
+            break
         }
-        calls[id] = call
-        lock.unlock()
         server.stats.callStarted()
         let payload = frame.payload
         server.pool.submit { [self] in execute(call, payload: payload) }
         return true
+    }
+
+    /// Where a request goes, as decided under the lock.
+    private enum Admission {
+        /// Run at once on the reader thread, unregistered.
+        case inline
+        /// Run on the reader thread, unregistered (a client with one call at a time).
+        case onReader
+        /// Its id is that of a call in flight: the connection closes.
+        case idInUse
+        /// Refused with RESOURCE_EXHAUSTED.
+        case tooMany
+        /// Registered; runs on the pool.
+        case pooled
     }
 
     private func execute(_ call: ServerCall, payload: [UInt8], registered: Bool = true, beforeAnswer: () -> Void = {}) {
@@ -181,9 +199,7 @@ final class Connection: @unchecked Sendable {
         call.markFinished()
         // Forget the call before answering: once answered, the client may reuse its id.
         if registered {
-            lock.lock()
-            calls[call.callID] = nil
-            lock.unlock()
+            state.withLock { $0.calls[call.callID] = nil }
         }
         beforeAnswer()
         try? writer.send(FrameHeader(payloadLength: 0, callID: call.callID, code: code.rawValue, type: .response), payload: response)
@@ -197,19 +213,20 @@ final class Connection: @unchecked Sendable {
     }
 
     private func readerStopped() {
-        lock.lock()
-        readerDone = true
-        let active = Array(calls.values)
-        lock.unlock()
+        let active = state.withLock { s in
+            s.readerDone = true
+            return Array(s.calls.values)
+        }
         for call in active { call.fail(JobStoreError(.cancelled, "connection closed")) }
         closeIfIdle()
     }
 
     private func closeIfIdle() {
-        lock.lock()
-        let shouldClose = readerDone && calls.isEmpty && !closed
-        if shouldClose { closed = true }
-        lock.unlock()
+        let shouldClose = state.withLock { s in
+            let shouldClose = s.readerDone && s.calls.isEmpty && !s.closed
+            if shouldClose { s.closed = true }
+            return shouldClose
+        }
         if shouldClose {
             close(fd)
             server.connectionClosed(self)

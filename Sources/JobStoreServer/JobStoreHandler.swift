@@ -310,34 +310,8 @@ public final class JobStoreHandler: JobStoreService {
 }
 
 extension JobStoreFailure {
-    /// The wire's status code and ErrorKind for this failure.
-    var wireError: JobStoreError {
-        let code: StatusCode = switch self.code {
-        case .invalidArgument: .invalidArgument
-        case .notFound: .notFound
-        case .alreadyExists: .alreadyExists
-        case .permissionDenied: .permissionDenied
-        case .failedPrecondition: .failedPrecondition
-        case .resourceExhausted: .resourceExhausted
-        case .aborted: .aborted
-        case .dataLoss: .dataLoss
-        case .unavailable: .unavailable
-        case .cancelled: .cancelled
-        case .internal: .internal
-        }
-        let kind: ErrorKind = switch self.kind {
-        case .none: .none
-        case .noSuchJob: .noSuchJob
-        case .noSuchFile: .noSuchFile
-        case .noSuchJobStore: .noSuchJobStore
-        case .jobStoreExists: .jobStoreExists
-        case .concurrentModification: .concurrentModification
-        case .badEncryptionKey: .badEncryptionKey
-        case .invalidLocator: .invalidLocator
-        case .invalidName: .invalidName
-        }
-        return JobStoreError(code, message, kind: kind)
-    }
+    /// The failure as the wire sends it: the same status and kind (both the proto's), no table.
+    var wireError: JobStoreError { JobStoreError(code, message, kind: kind) }
 }
 
 // MARK: imports and exports

@@ -36,7 +36,7 @@ public enum SocketActivation {
             throw SocketError("the socket systemd passed is not a listening Unix stream socket (ListenStream=/path in the .socket unit)")
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        var prepared = SocketServer.PreparedListener(fd: fd, device: 0, inode: 0, replacedPID: nil)
+        var prepared = SocketServer.PreparedListener(fd: fd, path: "", device: 0, inode: 0, replacedPID: nil)
         prepared.adopted = true
         return prepared
     }

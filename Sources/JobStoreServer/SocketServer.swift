@@ -1,6 +1,7 @@
 import Foundation
 import JobStoreWire
 import Logging
+import SystemCall
 
 /// The daemon's listening socket: accepts connections, checks who connects, and owns the
 /// worker pool and counters every connection shares.
@@ -43,6 +44,7 @@ public final class SocketServer: @unchecked Sendable {
     /// backlog until `start(listeningOn:)`.
     public struct PreparedListener: Sendable {
         let fd: Int32
+        let path: String
         let device: UInt64
         let inode: UInt64
         /// The daemon whose socket this one replaced (`takeover`), to be told to drain; nil
@@ -55,6 +57,24 @@ public final class SocketServer: @unchecked Sendable {
         /// A socket another process made and passed to us (systemd socket activation): it
         /// outlives this daemon, so it is never shut down or unlinked, only no longer accepted on.
         var adopted = false
+
+        /// Lets go of a listener that will not be served (a start that failed after it was
+        /// prepared): closes it and removes its socket file if that is still this one. An
+        /// adopted listener belongs to its passer and is left alone.
+        public func discard() {
+            guard !adopted else { return }
+            close(fd)
+            SocketServer.unlinkIfOurs(path: path, device: device, inode: inode)
+        }
+    }
+
+    /// Removes the socket file at `path` only if it is still the one this server made (a
+    /// daemon that took over owns it now).
+    static func unlinkIfOurs(path: String, device: UInt64, inode: UInt64) {
+        var st = stat()
+        if lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode {
+            unlink(path)
+        }
     }
 
     /// Creates the socket's directory (0700 when the daemon creates it), replaces a stale
@@ -90,7 +110,7 @@ public final class SocketServer: @unchecked Sendable {
             close(fd)
             throw SocketError("stat \(path)", errno: errno)
         }
-        var prepared = PreparedListener(fd: fd, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino), replacedPID: replaced)
+        var prepared = PreparedListener(fd: fd, path: path, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino), replacedPID: replaced)
         prepared.replacedLiveDaemon = replacedLive
         return prepared
     }
@@ -118,13 +138,13 @@ public final class SocketServer: @unchecked Sendable {
                     close(listener)
                     return
                 }
-                if poll(&ready, 1, 200) <= 0 { continue }
+                if SystemCall.retryingInterrupts { poll(&ready, 1, 200) } <= 0 { continue }
             }
-            let fd = accept(listener, nil, nil)
+            let fd = SystemCall.retryingInterrupts { accept(listener, nil, nil) }
             if fd < 0 {
                 // EAGAIN: a passed socket may be non-blocking (NonBlocking=yes) after a wakeup
                 // another process took.
-                if errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE || errno == EAGAIN {
+                if errno == ECONNABORTED || errno == EMFILE || errno == ENFILE || errno == EAGAIN {
                     if errno == EMFILE || errno == ENFILE { usleep(10_000) }
                     if isStopping { return }
                     continue
@@ -132,36 +152,47 @@ public final class SocketServer: @unchecked Sendable {
                 if !isStopping { logger.critical("accept on \(path) failed: \(String(cString: strerror(errno))); no new connections") }
                 return
             }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            guard let cred = UnixSocket.peerCredentials(fd) else {
-                close(fd)
-                continue
-            }
-            let peer = Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
-            guard allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid)
-                    || (!allowedGIDs.isEmpty && !allowedGIDs.isDisjoint(with: Self.supplementaryGroups(pid: peer.pid, uid: peer.uid))) else {
-                logger.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid)")
-                let error = JobStoreError(.permissionDenied, "uid \(peer.uid) may not use this daemon")
-                try? FrameWriter(fd: fd).send(FrameHeader(payloadLength: 0, callID: 0, code: error.code.rawValue, type: .response),
-                                              payload: error.status.serialized())
-                close(fd)
-                continue
-            }
-            let connection = Connection(fd: fd, peer: peer, server: self, logger: logger)
-            lock.lock()
-            if stopping {
-                lock.unlock()
-                close(fd)
-                return
-            }
-            connections[ObjectIdentifier(connection)] = connection
-            lock.unlock()
-            stats.connectionOpened()
-            let thread = Thread { connection.run() }
-            thread.name = "jobstored-connection"
-            thread.stackSize = 1 << 20
-            thread.start()
+            if !admit(fd) { return }
         }
+    }
+
+    /// Serves one connected socket as a client's connection: the seam between how connections
+    /// arrive and what is done with them. The accept loop passes each accepted socket here;
+    /// in-process tests pass one end of a socketpair (its peer credentials are this process's).
+    /// The peer is checked as at accept (a refused peer is told PERMISSION_DENIED and closed).
+    /// Takes ownership of `fd`. Returns false, closing `fd`, once the server is stopping.
+    @discardableResult
+    public func admit(_ fd: Int32) -> Bool {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        guard let cred = UnixSocket.peerCredentials(fd) else {
+            close(fd)
+            return true
+        }
+        let peer = Peer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+        guard allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid)
+                || (!allowedGIDs.isEmpty && !allowedGIDs.isDisjoint(with: Self.supplementaryGroups(pid: peer.pid, uid: peer.uid))) else {
+            logger.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid)")
+            let error = JobStoreError(.permissionDenied, "uid \(peer.uid) may not use this daemon")
+            try? FrameWriter(fd: fd).send(FrameHeader(payloadLength: 0, callID: 0, code: error.code.rawValue, type: .response),
+                                          payload: error.status.serialized())
+            close(fd)
+            return true
+        }
+        let connection = Connection(fd: fd, peer: peer, server: self, logger: logger)
+        lock.lock()
+        if stopping {
+            lock.unlock()
+            close(fd)
+            return false
+        }
+        connections[ObjectIdentifier(connection)] = connection
+        lock.unlock()
+        stats.connectionOpened()
+        let thread = Thread { connection.run() }
+        thread.name = "jobstored-connection"
+        thread.stackSize = 1 << 20
+        thread.start()
+        return true
     }
 
     /// The supplementary groups of the connecting process (SO_PEERCRED gives only its primary
@@ -202,14 +233,11 @@ public final class SocketServer: @unchecked Sendable {
         stopping = true
         let open = Array(connections.values)
         lock.unlock()
-        if !adopted {
+        if !adopted && listener >= 0 {  // -1: never started (connections came through `admit` only)
             Glibc.shutdown(listener, Int32(SHUT_RDWR))
             close(listener)
         }
-        var st = stat()
-        if lstat(path, &st) == 0, UInt64(st.st_dev) == identity.0, UInt64(st.st_ino) == identity.1 {
-            unlink(path)
-        }
+        Self.unlinkIfOurs(path: path, device: identity.0, inode: identity.1)
         for c in open { c.stopReading() }
         let limit = Date().addingTimeInterval(deadline)
         lock.lock()

@@ -1,6 +1,7 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// Reads frames from a stream socket, buffering bytes and collecting passed descriptors.
@@ -104,9 +105,9 @@ public final class FrameReader {
         while true {
             let left = deadline - now()
             guard left > 0 else { throw SocketError("no byte for \(Int(midFrameTimeout)) s in the middle of a frame") }
-            let r = poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up)))
+            let r = SystemCall.retryingInterrupts { poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up))) }
             if r > 0 { return }
-            if r < 0 && errno != EINTR { throw SocketError("poll", errno: errno) }
+            if r < 0 { throw SocketError("poll", errno: errno) }
         }
     }
 
@@ -122,13 +123,12 @@ public final class FrameReader {
                         msg.msg_iovlen = 1
                         msg.msg_control = ctl.baseAddress
                         msg.msg_controllen = ctl.count
-                        let n = recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC))
+                        let n = SystemCall.retryingInterrupts { recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC)) }
                         return (n, Int(msg.msg_controllen), msg.msg_flags & Int32(MSG_CTRUNC) != 0)
                     }
                 }
             }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw SocketError("recvmsg", errno: errno)
             }
             collectDescriptors(control, length: controlLength)
@@ -240,11 +240,10 @@ public final class FrameWriter: Sendable {
                         msg.msg_control = ctl.baseAddress
                         msg.msg_controllen = ctl.count
                     }
-                    return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+                    return SystemCall.retryingInterrupts { sendmsg(fd, &msg, Int32(MSG_NOSIGNAL)) }
                 }
             }
             if n < 0 {
-                if errno == EINTR { continue }
                 return SocketError("sendmsg", errno: errno)
             }
             descriptorSent = true

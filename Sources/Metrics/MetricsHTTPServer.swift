@@ -1,4 +1,5 @@
 import Foundation
+import SystemCall
 
 /// The optional Prometheus endpoint (`jobstored --metrics HOST:PORT`): a minimal HTTP/1.x
 /// server answering `GET /metrics` with the page `render` makes.
@@ -87,13 +88,13 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     private func acceptLoop() {
         defer { close(fd) }
         while true {
-            let client = accept(fd, nil, nil)
+            let client = SystemCall.retryingInterrupts { accept(fd, nil, nil) }
             if isStopped {
                 if client >= 0 { close(client) }
                 return
             }
             if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EMFILE || errno == ENFILE {
+                if errno == ECONNABORTED || errno == EAGAIN || errno == EMFILE || errno == ENFILE {
                     if errno == EMFILE || errno == ENFILE { usleep(10_000) }
                     continue
                 }
@@ -127,7 +128,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         var request = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while request.count < 8192 {
-            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { recv(client, raw.baseAddress, raw.count, 0) } }
             if n <= 0 { return }
             request += buffer[0..<n]
             if Self.endsHeaders(request) { break }
@@ -145,7 +146,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         }
         var bytes = Array(response.utf8)[...]
         while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { raw in SystemCall.retryingInterrupts { send(client, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) } }
             if n <= 0 { return }
             bytes = bytes.dropFirst(n)
         }

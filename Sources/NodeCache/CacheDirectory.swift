@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// The cache's files: `entries/` holds finished entries (data + manifest), `tmp/` fills in
@@ -112,7 +113,7 @@ struct CacheDirectory {
             unlink(dataPath(name))
             throw CacheError("cannot create \(manifestTemporary): \(String(cString: strerror(errno)))")
         }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = bytes.withUnsafeBytes { raw in SystemCall.retryingInterrupts { write(fd, raw.baseAddress, raw.count) } }
         close(fd)
         guard written == bytes.count, rename(manifestTemporary, manifestPath(name)) == 0 else {
             unlink(manifestTemporary)

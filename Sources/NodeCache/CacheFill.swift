@@ -2,6 +2,7 @@ import Foundation
 import ObjectStore
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// A temporary file becoming an entry, and the cache space it holds. Space is reserved before
@@ -47,9 +48,8 @@ final class PendingEntry: @unchecked Sendable {
         let fd = try opened().fd
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = SystemCall.retryingInterrupts { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw CacheBypass(reason: "cache write failed: \(String(cString: strerror(errno)))")
             }
             done += n

@@ -3,6 +3,7 @@ import Foundation
 import ObjectStore
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// A cache entry held open for one reader: while it is held the entry is pinned and never
@@ -49,9 +50,8 @@ public final class CachedFile: @unchecked Sendable {
         defer { buffer.deallocate() }
         var offset: UInt64 = 0
         while offset < size {
-            let n = pread(fd, buffer.baseAddress, Int(min(UInt64(chunk), size - offset)), off_t(offset))
+            let n = SystemCall.retryingInterrupts { pread(fd, buffer.baseAddress, Int(min(UInt64(chunk), size - offset)), off_t(offset)) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw ObjectStoreError.io("read cache entry \(path): \(String(cString: strerror(errno)))")
             }
             if n == 0 { throw ObjectStoreError.dataLoss("cache entry \(path) is shorter than \(size) bytes") }
@@ -70,14 +70,13 @@ public final class CachedFile: @unchecked Sendable {
             let n: Int
             if useSendfile {
                 var o = off_t(offset)
-                n = sendfile(target, fd, &o, want)
+                n = SystemCall.retryingInterrupts { sendfile(target, fd, &o, want) }
                 if n > 0 { offset = Int64(o) }
             } else {
-                n = jobstore_copy_file_range(fd, &offset, target, want)
+                n = SystemCall.retryingInterrupts { jobstore_copy_file_range(fd, &offset, target, want) }
             }
             if n > 0 { continue }
             if n == 0 { throw ObjectStoreError.dataLoss("cache entry \(path) is shorter than \(size) bytes") }
-            if errno == EINTR { continue }
             let nothingWritten = offset == 0
             if !useSendfile && nothingWritten && [EXDEV, EINVAL, ENOSYS, EBADF, EOPNOTSUPP].contains(errno) {
                 useSendfile = true

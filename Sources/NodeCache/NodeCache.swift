@@ -3,6 +3,7 @@ import Logging
 import ObjectStore
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// The node's disk cache of objects, shared by every worker through the daemon.
@@ -242,8 +243,8 @@ public final class NodeCache: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total: UInt64 = 0
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return false }
+            let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { read(fd, raw.baseAddress, raw.count) } }
+            if n < 0 { return false }
             if n == 0 { break }
             buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             total += UInt64(n)

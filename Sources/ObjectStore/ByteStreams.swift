@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// Where an upload's bytes come from: a passed file descriptor, a socket's DATA frames, memory.
@@ -68,12 +69,9 @@ public final class FileDescriptorSource: ByteSource {
     public init(fd: Int32) { self.fd = fd }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            throw ObjectStoreError.sourceFailed("read: \(String(cString: strerror(errno)))")
-        }
+        let n = SystemCall.retryingInterrupts { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+        if n >= 0 { return n }
+        throw ObjectStoreError.sourceFailed("read: \(String(cString: strerror(errno)))")
     }
 }
 
@@ -96,9 +94,8 @@ public final class FileDescriptorSink: ByteSink {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = SystemCall.retryingInterrupts { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw ObjectStoreError.sinkFailed("write: \(String(cString: strerror(errno)))")
             }
             done += n

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// The POSIX file operations the local store is built from, each mapping errno to an
@@ -81,9 +82,8 @@ enum LocalFiles {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: String) throws {
         var done = 0
         while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = SystemCall.retryingInterrupts { write(fd, bytes.baseAddress! + done, bytes.count - done) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw error("write \(what)", errno)
             }
             done += n
@@ -113,8 +113,8 @@ enum LocalFiles {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 { if errno == EINTR { continue }; return nil }
+            let n = SystemCall.retryingInterrupts { read(fd, &buffer, buffer.count) }
+            if n < 0 { return nil }
             if n == 0 { return out }
             out.append(contentsOf: buffer[0..<n])
         }

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemCall
 #endif
 
 /// The embedded default backend: a job store in a local directory (locator `local:/path`).
@@ -123,9 +124,8 @@ public final class LocalObjectStore: ObjectStore {
         defer { buffer.deallocate() }
         while offset < end {
             let want = Int(min(UInt64(bufferSize), end - offset))
-            let n = pread(opened.data, buffer.baseAddress, want, off_t(offset))
+            let n = SystemCall.retryingInterrupts { pread(opened.data, buffer.baseAddress, want, off_t(offset)) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw LocalFiles.error("read \(key)", errno)
             }
             if n == 0 { throw ObjectStoreError.dataLoss("\(key) is shorter than its recorded size") }

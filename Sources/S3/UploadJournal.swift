@@ -1,4 +1,5 @@
 import Foundation
+import SystemCall
 
 /// The multipart uploads this daemon has open, in a file, so that after a crash the next start
 /// aborts exactly them: an unfinished upload is invisible but is stored (and billed) until
@@ -64,7 +65,7 @@ public final class UploadJournal: @unchecked Sendable {
         if fd < 0 { fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { return }
         let bytes = Array(line.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { raw in SystemCall.retryingInterrupts { write(fd, raw.baseAddress, raw.count) } }
     }
 
     /// Uploads begun and never ended, and intents never settled, from one reading of the file

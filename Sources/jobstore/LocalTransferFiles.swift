@@ -1,5 +1,6 @@
 import Foundation
 import JobStoreWire
+import SystemCall
 
 /// The node side of an upload: a file (its size, name and executable bit) or stdin.
 final class LocalSource {
@@ -32,11 +33,9 @@ final class LocalSource {
 
     /// Reads up to the buffer's size; 0 at the end.
     func read(into buffer: inout [UInt8]) throws -> Int {
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n >= 0 { return n }
-            if errno != EINTR { throw CommandFailure(status: CommandFailure.failed, message: "reading \(basename): \(String(cString: strerror(errno)))") }
-        }
+        let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { Glibc.read(fd, raw.baseAddress, raw.count) } }
+        if n >= 0 { return n }
+        throw CommandFailure(status: CommandFailure.failed, message: "reading \(basename): \(String(cString: strerror(errno)))")
     }
 
     func close() { if owned { Glibc.close(fd) } }
@@ -84,9 +83,8 @@ final class LocalTarget {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = SystemCall.retryingInterrupts { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw CommandFailure(status: CommandFailure.failed, message: "writing \(path ?? "stdout"): \(String(cString: strerror(errno)))")
             }
             offset += n

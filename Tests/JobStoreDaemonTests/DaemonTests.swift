@@ -62,6 +62,29 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(try daemon.drain(), 0)
     }
 
+    /// A start that fails after its socket was bound lets go of it: no socket file is left for
+    /// clients to find, and the same daemon configuration starts once the cause is gone.
+    func testAStartThatFailsAfterBindingLeavesNoSocketBehind() throws {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")),
+                                  sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound)
+        XCTAssertEqual(listen(taken, 1), 0)
+        let port = UInt16(bigEndian: address.sin_port)
+        let daemon = try daemon(["--metrics", "127.0.0.1:\(port)"])
+        XCTAssertThrowsError(try daemon.start(), "the metrics port is taken")
+        XCTAssertEqual(daemon.state, .stopped)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/d.sock"), "the bound socket was removed again")
+        let next = try self.daemon()
+        try next.start()
+        try next.stop()
+    }
+
     func testStopDrainsAServingDaemonFirst() async throws {
         let daemon = try daemon()
         try daemon.start()

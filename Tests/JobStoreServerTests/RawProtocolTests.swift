@@ -2,15 +2,16 @@ import Foundation
 import JobStoreWire
 import XCTest
 
-/// Frames a broken or hostile client might send, straight onto the socket.
+/// Frames a broken or hostile client might send, straight onto the socket. The server runs in
+/// this process (InProcessServer): what is tested is its dispatch, limits and errors.
 final class RawProtocolTests: XCTestCase {
-    var daemon: DaemonProcess!
+    var daemon: InProcessServer!
 
-    override func setUp() async throws { daemon = try DaemonProcess() }
+    override func setUp() async throws { daemon = try InProcessServer() }
     override func tearDown() async throws { daemon.stop() }
 
     private func connect() throws -> (Int32, FrameWriter, FrameReader) {
-        let fd = try UnixSocket.connect(path: daemon.socket)
+        let fd = try daemon.connect()
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return (fd, FrameWriter(fd: fd), FrameReader(fd: fd))
@@ -27,11 +28,11 @@ final class RawProtocolTests: XCTestCase {
     }
 
     func testASlowLorisClientIsCutOffButAnIdleOneIsNot() throws {
-        let strict = try DaemonProcess(extraArguments: ["--frame-timeout", "1"])
+        let strict = try InProcessServer(frameTimeout: 1)
         defer { strict.stop() }
-        let idle = try UnixSocket.connect(path: strict.socket)
+        let idle = try strict.connect()
         defer { close(idle) }
-        let loris = try UnixSocket.connect(path: strict.socket)
+        let loris = try strict.connect()
         defer { close(loris) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(loris, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -123,7 +124,7 @@ final class RawProtocolTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(try next(reader)).header.code, 0)
         // Open uploads that never end: each stays in flight.
         let request = WriteFileRequest(locator: locator).serialized()
-        let rssBefore = LoadTests.residentKiB(daemon.process.processIdentifier)
+        let rssBefore = LoadTests.residentKiB(daemon.pid)
         let count = 10_000
         // Answers are read while requests go out (both directions' buffers are finite).
         let answers = Counter()
@@ -143,7 +144,7 @@ final class RawProtocolTests: XCTestCase {
         while !readerThread.isFinished && Date() < deadline { usleep(10_000) }
         // Every upload over the limit is refused at once; the others wait for data.
         XCTAssertEqual(answers.exhausted, count - 512)
-        let growth = LoadTests.residentKiB(daemon.process.processIdentifier) - rssBefore
+        let growth = LoadTests.residentKiB(daemon.pid) - rssBefore
         XCTAssertLessThan(growth, 64 * 1024, "10,000 calls on one connection do not grow memory (grew \(growth) KiB)")
     }
 

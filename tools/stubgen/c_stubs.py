@@ -40,6 +40,25 @@ def _extra(m: Method) -> str:
     return "\n".join(out)
 
 
+def codes(model: Model) -> str:
+    """jobstore_codes.h: the status codes and each Toil kind's status, from the proto's
+    StatusCode and ErrorKind (included by jobstore_client.h)."""
+    status, kinds = model.enum("StatusCode"), model.enum("ErrorKind")
+    out = [HEADER, "#ifndef JOBSTORE_CODES_H", "#define JOBSTORE_CODES_H", "", "#include <stdint.h>", "",
+           "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+           "/** Status codes (gRPC numbering), as on the wire (enum StatusCode of the proto). */",
+           "enum jobstore_code {"]
+    out += [f"    JOBSTORE_{v.name} = {v.number}," for v in status.values]
+    out += [f"    JOBSTORE_CODE_COUNT = {max(v.number for v in status.values) + 1}", "};", "",
+            "/** The status code each Toil exception kind (Jobstore__ErrorKind) travels with; 0 for none. */",
+            f"#define JOBSTORE_KIND_COUNT {max(v.number for v in kinds.values) + 1}",
+            "extern const uint32_t jobstore_kind_status[JOBSTORE_KIND_COUNT];", "",
+            "/** The name of a status code (\"NOT_FOUND\", ...); \"UNKNOWN\" for a code no version defines. */",
+            "const char *jobstore_code_name(uint32_t code);", "",
+            "#ifdef __cplusplus", "}", "#endif", "#endif", ""]
+    return "\n".join(out)
+
+
 def header(model: Model) -> str:
     out = [HEADER, "#ifndef JOBSTORE_STUB_H", "#define JOBSTORE_STUB_H", "",
            '#include "jobstore.pb-c.h"', '#include "jobstore_client.h"', "",
@@ -65,6 +84,15 @@ def source(model: Model) -> str:
     out += [f'    "{m.name}",' for m in model.methods]
     out += ["};", "", "const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT] = {"]
     out += [f"    {int(m.idempotent)},  /* {m.name} */" for m in model.methods]
+    out += ["};", ""]
+    status, kinds = model.enum("StatusCode"), model.enum("ErrorKind")
+    by_number = {v.number: v.name for v in status.values}
+    out += ["static const char *const code_names[JOBSTORE_CODE_COUNT] = {"]
+    out += [f'    "{by_number.get(i, "UNKNOWN")}",' for i in range(max(by_number) + 1)]
+    out += ["};", "", "const char *jobstore_code_name(uint32_t code) {",
+            '    return code < JOBSTORE_CODE_COUNT ? code_names[code] : "UNKNOWN";', "}", "",
+            "const uint32_t jobstore_kind_status[JOBSTORE_KIND_COUNT] = {"]
+    out += [f"    [{v.number}] = JOBSTORE_{v.status},  /* {v.name} */" for v in kinds.values if v.status]
     out += ["};", ""]
     for m in model.methods:
         sig, resp = _signature(model, m)

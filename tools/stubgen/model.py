@@ -74,6 +74,7 @@ class EnumValue:
     name: str
     number: int
     comment: str = ""
+    status: str = ""     # ErrorKind values: the StatusCode name of `@status NAME`
 
 
 @dataclass
@@ -116,6 +117,12 @@ class Model:
     def message(self, name: str) -> Message:
         return next(m for m in self.messages if m.name == name)
 
+    def enum(self, name: str) -> Enum:
+        found = next((e for e in self.enums if e.name == name), None)
+        if found is None:
+            raise SystemExit(f"stubgen: the proto defines no enum {name}")
+        return found
+
 
 def _comments(fd: d.FileDescriptorProto) -> Dict[tuple, str]:
     out = {}
@@ -148,13 +155,36 @@ def _tags(line: str):
     return [w[1:] for w in words]
 
 
+def _check_statuses(model: Model) -> None:
+    """The error model's two tables: StatusCode (gRPC numbering) and ErrorKind, each of whose
+    kinds but the first names the status it travels with (`@status NAME`)."""
+    names = {e.name: e for e in model.enums}
+    if "StatusCode" not in names and "ErrorKind" not in names:
+        return  # a proto without the error model (the generator's own tests); its tables are not asked for
+    if "StatusCode" not in names or "ErrorKind" not in names:
+        raise SystemExit("stubgen: the error model needs both enum StatusCode and enum ErrorKind")
+    codes = {v.name for v in names["StatusCode"].values}
+    for e in model.enums:
+        for i, v in enumerate(e.values):
+            if v.status and e.name != "ErrorKind":
+                raise SystemExit(f"stubgen: {e.name}.{v.name}: @status is for ErrorKind values")
+            if e.name == "ErrorKind" and i > 0 and v.status not in codes:
+                raise SystemExit(f"stubgen: ErrorKind.{v.name}: needs `@status NAME` with NAME a StatusCode "
+                                 f"(got {v.status or 'none'})")
+
+
 def build(fd: d.FileDescriptorProto) -> Model:
     comments = _comments(fd)
     model = Model(package=fd.package)
     for ei, e in enumerate(fd.enum_type):
-        values = [EnumValue(v.name, v.number, comments.get((5, ei, 2, vi), ""))
-                  for vi, v in enumerate(e.value)]
+        values = []
+        for vi, v in enumerate(e.value):
+            comment = comments.get((5, ei, 2, vi), "")
+            tag = re.search(r"\s*@status (\w+)", comment)
+            values.append(EnumValue(v.name, v.number, (comment[:tag.start()] + comment[tag.end():]).strip() if tag else comment,
+                                    tag.group(1) if tag else ""))
         model.enums.append(Enum(e.name, values, comments.get((5, ei), "")))
+    _check_statuses(model)
     for mi, m in enumerate(fd.message_type):
         if m.nested_type or m.enum_type or m.oneof_decl:
             raise SystemExit(f"stubgen: {m.name}: nested types and oneofs are not supported")

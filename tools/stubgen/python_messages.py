@@ -288,8 +288,15 @@ def generate(model: Model) -> str:
     out += BASE.split("\n")
     for e in model.enums:
         out += enum_class(e)
+    has_error_model = any(e.name == "ErrorKind" for e in model.enums)
+    if has_error_model:
+        out += ["# The status each Toil exception kind travels with (`@status` in the proto).",
+                "KIND_STATUS = {"]
+        out += [f"    ErrorKind.{v.name}: StatusCode.{v.status}," for v in model.enum("ErrorKind").values if v.status]
+        out += ["}", "", ""]
     for m in model.messages:
         out += message_class(m)
-    names = [e.name for e in model.enums] + [v.name for e in model.enums for v in e.values] + [m.name for m in model.messages]
+    names = [e.name for e in model.enums] + [v.name for e in model.enums for v in e.values] \
+        + (["KIND_STATUS"] if has_error_model else []) + [m.name for m in model.messages]
     out += ["__all__ = [\"DecodeError\", \"NulInString\", " + ", ".join(f'"{n}"' for n in names) + "]"]
     return "\n".join(out).rstrip() + "\n"

@@ -21,7 +21,11 @@ DEFAULTS = {
     "int32": "0", "int64": "0", "double": "0",
 }
 SWIFT_KEYWORDS = {"default", "case", "class", "struct", "enum", "in", "is", "as", "func",
-                  "import", "init", "let", "var", "return", "self", "Type", "protocol"}
+                  "import", "init", "let", "var", "return", "self", "Type", "protocol", "internal"}
+
+# The error model's enums: generated into their own module (JobStoreStatus), below every
+# layer that fails, instead of with the messages.
+STATUS_ENUMS = ("StatusCode", "ErrorKind")
 
 
 def doc(comment: str, indent: str = "") -> List[str]:
@@ -182,9 +186,34 @@ def emit_message(m: Message, model: Model) -> List[str]:
     return out
 
 
+def status(model: Model) -> str:
+    """Sources/JobStoreStatus: StatusCode (the frame header's 16-bit code, with its gRPC name)
+    and ErrorKind (with the status each kind travels with), from the proto's two enums."""
+    codes, kinds = model.enum("StatusCode"), model.enum("ErrorKind")
+    out = [HEADER]
+    out += doc(codes.comment) + ["public enum StatusCode: UInt16, Sendable, CaseIterable {"]
+    for v in codes.values:
+        out += doc(v.comment, "    ") + [f"    case {enum_case(codes, v.name)} = {v.number}"]
+    out += ["", '    /// The gRPC name, as clients show it ("NOT_FOUND").', "    public var name: String {",
+            "        switch self {"]
+    out += [f'        case .{enum_case(codes, v.name).strip("`")}: "{v.name}"' for v in codes.values]
+    out += ["        }", "    }", "}", ""]
+    out += emit_enum(kinds)[:-2]
+    out += ["", "    /// The status this kind always travels with (`@status` in the proto); `.none`, which",
+            "    /// names no Toil exception, travels with any failing status.",
+            "    public var status: StatusCode? {", "        switch self {"]
+    for i, v in enumerate(kinds.values):
+        target = "nil" if i == 0 else "." + enum_case(codes, v.status).strip("`")
+        out.append(f"        case .{enum_case(kinds, v.name).strip('`')}: {target}")
+    out += ["        }", "    }", "}", ""]
+    return "\n".join(out)
+
+
 def generate(model: Model) -> str:
-    lines = [HEADER, "import CJobStoreProto", "import CProtobufC", ""]
+    lines = [HEADER, "import CJobStoreProto", "import CProtobufC", "import JobStoreStatus", ""]
     for e in model.enums:
+        if e.name in STATUS_ENUMS:
+            continue
         lines += emit_enum(e)
     for m in model.messages:
         lines += emit_message(m, model)

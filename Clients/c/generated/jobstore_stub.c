@@ -80,6 +80,41 @@ const unsigned char jobstore_method_idempotent[JOBSTORE_METHOD_COUNT] = {
     0,  /* ListFiles */
 };
 
+static const char *const code_names[JOBSTORE_CODE_COUNT] = {
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+const char *jobstore_code_name(uint32_t code) {
+    return code < JOBSTORE_CODE_COUNT ? code_names[code] : "UNKNOWN";
+}
+
+const uint32_t jobstore_kind_status[JOBSTORE_KIND_COUNT] = {
+    [1] = JOBSTORE_NOT_FOUND,  /* NO_SUCH_JOB */
+    [2] = JOBSTORE_NOT_FOUND,  /* NO_SUCH_FILE */
+    [3] = JOBSTORE_NOT_FOUND,  /* NO_SUCH_JOB_STORE */
+    [4] = JOBSTORE_ALREADY_EXISTS,  /* JOB_STORE_EXISTS */
+    [5] = JOBSTORE_FAILED_PRECONDITION,  /* CONCURRENT_MODIFICATION */
+    [6] = JOBSTORE_PERMISSION_DENIED,  /* BAD_ENCRYPTION_KEY */
+    [7] = JOBSTORE_INVALID_ARGUMENT,  /* INVALID_LOCATOR */
+    [8] = JOBSTORE_INVALID_ARGUMENT,  /* INVALID_NAME */
+};
+
 int jobstore_hello(jobstore_conn *conn, const Jobstore__HelloRequest *request, Jobstore__HelloResponse **response, jobstore_status *status) {
     return jobstore_call(conn, 0, (const ProtobufCMessage *)request, -1, NULL, NULL, NULL, NULL,
                          &jobstore__hello_response__descriptor, (ProtobufCMessage **)response, status);

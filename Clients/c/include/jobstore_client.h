@@ -26,17 +26,11 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "jobstore_codes.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** Status codes (gRPC numbering), as on the wire. */
-enum jobstore_code {
-    JOBSTORE_OK = 0, JOBSTORE_CANCELLED = 1, JOBSTORE_UNKNOWN = 2, JOBSTORE_INVALID_ARGUMENT = 3,
-    JOBSTORE_NOT_FOUND = 5, JOBSTORE_ALREADY_EXISTS = 6, JOBSTORE_PERMISSION_DENIED = 7,
-    JOBSTORE_RESOURCE_EXHAUSTED = 8, JOBSTORE_FAILED_PRECONDITION = 9, JOBSTORE_ABORTED = 10,
-    JOBSTORE_UNIMPLEMENTED = 12, JOBSTORE_INTERNAL = 13, JOBSTORE_UNAVAILABLE = 14, JOBSTORE_DATA_LOSS = 15
-};
 
 /** Why a call failed: the status code, Toil's exception kind (Jobstore__ErrorKind) and text. */
 typedef struct {
@@ -69,8 +63,8 @@ void jobstore_close(jobstore_conn *conn);
  * caller decides whether to repeat the one that failed. */
 void jobstore_set_reconnect_timeout(jobstore_conn *conn, int milliseconds);
 
-/** The name of a status code ("NOT_FOUND", ...). */
-const char *jobstore_code_name(uint32_t code);
+/* Status codes (enum jobstore_code), their names (jobstore_code_name) and each Toil kind's
+ * status (jobstore_kind_status): generated from the proto into jobstore_codes.h. */
 
 /** SSE-C (Toil's --sseKey): a request's `sse_key` carries the 32 key bytes with each call that
  *  touches data; the daemon never opens a key file for a client. Read the key when needed:

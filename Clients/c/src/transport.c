@@ -46,14 +46,6 @@ static int fail(jobstore_status *st, uint32_t code, const char *format, ...) {
     return (int)code;
 }
 
-const char *jobstore_code_name(uint32_t code) {
-    static const char *names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                  "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                  "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                  "UNAVAILABLE", "DATA_LOSS"};
-    return code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
-}
-
 const char *jobstore_default_socket_path(char *buf, size_t cap) {
     const char *explicit_path = getenv("JOBSTORED_SOCKET");
     const char *runtime = getenv("XDG_RUNTIME_DIR");

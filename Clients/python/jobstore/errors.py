@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-CODES = {
-    0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
-    11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS",
-}
+from .messages import KIND_STATUS, ErrorKind, StatusCode
+
+# Every status code's name, from the proto's StatusCode (generated), never listed here.
+CODES = {code.value: code.name for code in StatusCode}
 
 
 class JobStoreError(Exception):
@@ -54,17 +53,29 @@ class InvalidLocator(InvalidArgument): pass
 class InvalidName(InvalidArgument): pass
 
 
+# The exception classes are this package's API, named here; which code and kind each stands
+# for, and which status each kind travels with, come from the proto.
 _BY_CODE: Dict[int, Type[JobStoreError]] = {
-    1: Cancelled, 3: InvalidArgument, 5: NotFound, 6: AlreadyExists, 7: PermissionDenied, 8: ResourceExhausted,
-    9: FailedPrecondition, 10: Aborted, 12: Unimplemented, 13: Internal, 14: Unavailable, 15: DataLoss,
+    StatusCode.CANCELLED: Cancelled, StatusCode.INVALID_ARGUMENT: InvalidArgument, StatusCode.NOT_FOUND: NotFound,
+    StatusCode.ALREADY_EXISTS: AlreadyExists, StatusCode.PERMISSION_DENIED: PermissionDenied,
+    StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted, StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    StatusCode.ABORTED: Aborted, StatusCode.UNIMPLEMENTED: Unimplemented, StatusCode.INTERNAL: Internal,
+    StatusCode.UNAVAILABLE: Unavailable, StatusCode.DATA_LOSS: DataLoss,
 }
 _BY_KIND: Dict[int, Type[JobStoreError]] = {
-    1: NoSuchJob, 2: NoSuchFile, 3: NoSuchJobStore, 4: JobStoreExists, 5: ConcurrentModification,
-    6: BadEncryptionKey, 7: InvalidLocator, 8: InvalidName,
+    ErrorKind.NO_SUCH_JOB: NoSuchJob, ErrorKind.NO_SUCH_FILE: NoSuchFile, ErrorKind.NO_SUCH_JOB_STORE: NoSuchJobStore,
+    ErrorKind.JOB_STORE_EXISTS: JobStoreExists, ErrorKind.CONCURRENT_MODIFICATION: ConcurrentModification,
+    ErrorKind.BAD_ENCRYPTION_KEY: BadEncryptionKey, ErrorKind.INVALID_LOCATOR: InvalidLocator,
+    ErrorKind.INVALID_NAME: InvalidName,
 }
+# A kind's class is a subclass of its status's class (NoSuchJob is a NotFound), as the proto's
+# `@status` says: checked at import, so a new kind cannot be filed under the wrong status.
+for _kind, _status in KIND_STATUS.items():
+    if not issubclass(_BY_KIND[_kind], _BY_CODE[_status]):
+        raise TypeError(f"{_BY_KIND[_kind].__name__} must subclass {_BY_CODE[_status].__name__} (@status of {_kind.name})")
 
 
-BAD_ENCRYPTION_KEY = 6
+BAD_ENCRYPTION_KEY = int(ErrorKind.BAD_ENCRYPTION_KEY)
 _BASE_KIND = dict(_BY_KIND)
 
 

@@ -64,8 +64,54 @@ class _Message:
 _SCALAR_NAMES = {"str", "bytes", "bool", "int", "float", "list"}
 
 
+class StatusCode(IntEnum):
+    """A call's outcome, numbered as gRPC numbers it so that every client maps it alike: the
+    frame header's 16-bit code of a RESPONSE, repeated in Status.code. Generated into every
+    language's table of codes and names (Swift StatusCode, Python StatusCode and errors.CODES,
+    C enum jobstore_code and jobstore_code_name); never listed by hand."""
+
+    OK = 0
+    CANCELLED = 1  # the client cancelled the call (or went away)
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3  # a request no state of the store makes valid
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7  # refused peer, or a storage or SSE-C key refusal
+    RESOURCE_EXHAUSTED = 8  # a limit: calls in flight, frame size, disk
+    FAILED_PRECONDITION = 9  # the store's state does not allow it (now)
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12  # a method id this daemon does not know
+    INTERNAL = 13
+    UNAVAILABLE = 14  # retryable: the daemon or its storage is unreachable or overloaded
+    DATA_LOSS = 15  # bytes did not match their checksum: discard what was read
+    UNAUTHENTICATED = 16
+
+
+OK = StatusCode.OK
+CANCELLED = StatusCode.CANCELLED
+UNKNOWN = StatusCode.UNKNOWN
+INVALID_ARGUMENT = StatusCode.INVALID_ARGUMENT
+DEADLINE_EXCEEDED = StatusCode.DEADLINE_EXCEEDED
+NOT_FOUND = StatusCode.NOT_FOUND
+ALREADY_EXISTS = StatusCode.ALREADY_EXISTS
+PERMISSION_DENIED = StatusCode.PERMISSION_DENIED
+RESOURCE_EXHAUSTED = StatusCode.RESOURCE_EXHAUSTED
+FAILED_PRECONDITION = StatusCode.FAILED_PRECONDITION
+ABORTED = StatusCode.ABORTED
+OUT_OF_RANGE = StatusCode.OUT_OF_RANGE
+UNIMPLEMENTED = StatusCode.UNIMPLEMENTED
+INTERNAL = StatusCode.INTERNAL
+UNAVAILABLE = StatusCode.UNAVAILABLE
+DATA_LOSS = StatusCode.DATA_LOSS
+UNAUTHENTICATED = StatusCode.UNAUTHENTICATED
+
+
 class ErrorKind(IntEnum):
-    """Why a call failed, beyond its status code; maps 1:1 to Toil's exceptions."""
+    """Why a call failed, beyond its status code; maps 1:1 to Toil's exceptions. `@status NAME`
+    in a value's comment is the StatusCode that kind always travels with (generated into each
+    language's kind -> status table)."""
 
     ERROR_KIND_NONE = 0
     NO_SUCH_JOB = 1  # toil NoSuchJobException
@@ -87,6 +133,19 @@ CONCURRENT_MODIFICATION = ErrorKind.CONCURRENT_MODIFICATION
 BAD_ENCRYPTION_KEY = ErrorKind.BAD_ENCRYPTION_KEY
 INVALID_LOCATOR = ErrorKind.INVALID_LOCATOR
 INVALID_NAME = ErrorKind.INVALID_NAME
+
+
+# The status each Toil exception kind travels with (`@status` in the proto).
+KIND_STATUS = {
+    ErrorKind.NO_SUCH_JOB: StatusCode.NOT_FOUND,
+    ErrorKind.NO_SUCH_FILE: StatusCode.NOT_FOUND,
+    ErrorKind.NO_SUCH_JOB_STORE: StatusCode.NOT_FOUND,
+    ErrorKind.JOB_STORE_EXISTS: StatusCode.ALREADY_EXISTS,
+    ErrorKind.CONCURRENT_MODIFICATION: StatusCode.FAILED_PRECONDITION,
+    ErrorKind.BAD_ENCRYPTION_KEY: StatusCode.PERMISSION_DENIED,
+    ErrorKind.INVALID_LOCATOR: StatusCode.INVALID_ARGUMENT,
+    ErrorKind.INVALID_NAME: StatusCode.INVALID_ARGUMENT,
+}
 
 
 class Status(_Message):
@@ -2592,4 +2651,4 @@ class BackendRequestStats(_Message):
         return self
 
 
-__all__ = ["DecodeError", "NulInString", "ErrorKind", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "S3SessionStats", "S3OutageStats", "CacheStats", "BackendRequestStats"]
+__all__ = ["DecodeError", "NulInString", "StatusCode", "ErrorKind", "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED", "ERROR_KIND_NONE", "NO_SUCH_JOB", "NO_SUCH_FILE", "NO_SUCH_JOB_STORE", "JOB_STORE_EXISTS", "CONCURRENT_MODIFICATION", "BAD_ENCRYPTION_KEY", "INVALID_LOCATOR", "INVALID_NAME", "KIND_STATUS", "Status", "Empty", "StoreOptions", "FileInfo", "HelloRequest", "HelloResponse", "StoreRequest", "StoreExistsResponse", "AssignJobIdRequest", "JobIdResponse", "JobRequest", "JobBody", "LoadJobResponse", "JobExistsResponse", "ListJobsRequest", "JobEntry", "ListJobsResponse", "WriteFileRequest", "UpdateFileRequest", "FileRequest", "ReadFileRequest", "ReadFileResponse", "FileExistsResponse", "AssociateJobWithFileRequest", "SharedFileRequest", "WriteLogsRequest", "ReadLogsRequest", "ReadLogsResponse", "ListFilesRequest", "FileEntry", "ListFilesResponse", "PublicUrlRequest", "UrlResponse", "ImportFileRequest", "ExportFileRequest", "MethodStats", "StatsResponse", "S3SessionStats", "S3OutageStats", "CacheStats", "BackendRequestStats"]

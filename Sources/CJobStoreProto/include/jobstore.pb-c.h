@@ -61,40 +61,92 @@ typedef struct Jobstore__BackendRequestStats Jobstore__BackendRequestStats;
 /* --- enums --- */
 
 /*
- * Why a call failed, beyond its status code; maps 1:1 to Toil's exceptions.
+ * A call's outcome, numbered as gRPC numbers it so that every client maps it alike: the
+ * frame header's 16-bit code of a RESPONSE, repeated in Status.code. Generated into every
+ * language's table of codes and names (Swift StatusCode, Python StatusCode and errors.CODES,
+ * C enum jobstore_code and jobstore_code_name); never listed by hand.
+ */
+typedef enum _Jobstore__StatusCode {
+  JOBSTORE__STATUS_CODE__OK = 0,
+  /*
+   * the client cancelled the call (or went away)
+   */
+  JOBSTORE__STATUS_CODE__CANCELLED = 1,
+  JOBSTORE__STATUS_CODE__UNKNOWN = 2,
+  /*
+   * a request no state of the store makes valid
+   */
+  JOBSTORE__STATUS_CODE__INVALID_ARGUMENT = 3,
+  JOBSTORE__STATUS_CODE__DEADLINE_EXCEEDED = 4,
+  JOBSTORE__STATUS_CODE__NOT_FOUND = 5,
+  JOBSTORE__STATUS_CODE__ALREADY_EXISTS = 6,
+  /*
+   * refused peer, or a storage or SSE-C key refusal
+   */
+  JOBSTORE__STATUS_CODE__PERMISSION_DENIED = 7,
+  /*
+   * a limit: calls in flight, frame size, disk
+   */
+  JOBSTORE__STATUS_CODE__RESOURCE_EXHAUSTED = 8,
+  /*
+   * the store's state does not allow it (now)
+   */
+  JOBSTORE__STATUS_CODE__FAILED_PRECONDITION = 9,
+  JOBSTORE__STATUS_CODE__ABORTED = 10,
+  JOBSTORE__STATUS_CODE__OUT_OF_RANGE = 11,
+  /*
+   * a method id this daemon does not know
+   */
+  JOBSTORE__STATUS_CODE__UNIMPLEMENTED = 12,
+  JOBSTORE__STATUS_CODE__INTERNAL = 13,
+  /*
+   * retryable: the daemon or its storage is unreachable or overloaded
+   */
+  JOBSTORE__STATUS_CODE__UNAVAILABLE = 14,
+  /*
+   * bytes did not match their checksum: discard what was read
+   */
+  JOBSTORE__STATUS_CODE__DATA_LOSS = 15,
+  JOBSTORE__STATUS_CODE__UNAUTHENTICATED = 16
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(JOBSTORE__STATUS_CODE)
+} Jobstore__StatusCode;
+/*
+ * Why a call failed, beyond its status code; maps 1:1 to Toil's exceptions. `@status NAME`
+ * in a value's comment is the StatusCode that kind always travels with (generated into each
+ * language's kind -> status table).
  */
 typedef enum _Jobstore__ErrorKind {
   JOBSTORE__ERROR_KIND__ERROR_KIND_NONE = 0,
   /*
-   * toil NoSuchJobException
+   * toil NoSuchJobException @status NOT_FOUND
    */
   JOBSTORE__ERROR_KIND__NO_SUCH_JOB = 1,
   /*
-   * toil NoSuchFileException
+   * toil NoSuchFileException @status NOT_FOUND
    */
   JOBSTORE__ERROR_KIND__NO_SUCH_FILE = 2,
   /*
-   * toil NoSuchJobStoreException
+   * toil NoSuchJobStoreException @status NOT_FOUND
    */
   JOBSTORE__ERROR_KIND__NO_SUCH_JOB_STORE = 3,
   /*
-   * toil JobStoreExistsException
+   * toil JobStoreExistsException @status ALREADY_EXISTS
    */
   JOBSTORE__ERROR_KIND__JOB_STORE_EXISTS = 4,
   /*
-   * toil ConcurrentFileModificationException
+   * toil ConcurrentFileModificationException @status FAILED_PRECONDITION
    */
   JOBSTORE__ERROR_KIND__CONCURRENT_MODIFICATION = 5,
   /*
-   * wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError)
+   * wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError) @status PERMISSION_DENIED
    */
   JOBSTORE__ERROR_KIND__BAD_ENCRYPTION_KEY = 6,
   /*
-   * a locator Toil would reject
+   * a locator Toil would reject @status INVALID_ARGUMENT
    */
   JOBSTORE__ERROR_KIND__INVALID_LOCATOR = 7,
   /*
-   * a shared-file name, id or basename Toil would reject
+   * a shared-file name, id or basename Toil would reject @status INVALID_ARGUMENT
    */
   JOBSTORE__ERROR_KIND__INVALID_NAME = 8
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(JOBSTORE__ERROR_KIND)
@@ -2160,6 +2212,7 @@ void jobstore__job_store__list_files(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    jobstore__status_code__descriptor;
 extern const ProtobufCEnumDescriptor    jobstore__error_kind__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__status__descriptor;
 extern const ProtobufCMessageDescriptor jobstore__empty__descriptor;

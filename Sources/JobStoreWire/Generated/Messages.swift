@@ -2,27 +2,7 @@
 
 import CJobStoreProto
 import CProtobufC
-
-/// Why a call failed, beyond its status code; maps 1:1 to Toil's exceptions.
-public enum ErrorKind: Int32, Sendable, CaseIterable {
-    case none = 0
-    /// toil NoSuchJobException
-    case noSuchJob = 1
-    /// toil NoSuchFileException
-    case noSuchFile = 2
-    /// toil NoSuchJobStoreException
-    case noSuchJobStore = 3
-    /// toil JobStoreExistsException
-    case jobStoreExists = 4
-    /// toil ConcurrentFileModificationException
-    case concurrentModification = 5
-    /// wrong or missing SSE-C key (toil.lib.aws.s3 AWSBadEncryptionKeyError)
-    case badEncryptionKey = 6
-    /// a locator Toil would reject
-    case invalidLocator = 7
-    /// a shared-file name, id or basename Toil would reject
-    case invalidName = 8
-}
+import JobStoreStatus
 
 /// The payload of a RESPONSE frame whose code is not OK.
 public struct Status: WireMessage, Equatable, Hashable {
