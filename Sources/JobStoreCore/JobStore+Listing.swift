@@ -6,6 +6,8 @@ import ObjectStore
 /// hinted files `files/<hints>/files/[<n>/]<basename>` beside their tombstones, and a job's
 /// files (those deleted with it) are its `job-associations/<job>.<file id>` markers.
 extension JobStore {
+    /// One page of a store's files (ListFiles): a listing of a large store is paged so that
+    /// no call holds the whole bucket in memory.
     public struct FileListing: Sendable {
         public var files: [(id: String, size: UInt64)]
         public var nextPageToken: String

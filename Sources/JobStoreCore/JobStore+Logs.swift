@@ -28,6 +28,7 @@ extension JobStore {
         try putChecked(Keys.logs + Self.logName(Date()), MemorySource(message), sseKey: sseKey)
     }
 
+    /// One page of worker logs (ReadLogs), with where the next page or poll continues.
     public struct LogPage: Sendable {
         public var messages: [[UInt8]]
         public var nextPageToken: String

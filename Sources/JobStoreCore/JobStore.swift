@@ -2,6 +2,7 @@ import BuildVersion
 import Foundation
 import NodeCache
 import ObjectStore
+import Synchronization
 
 /// One job store with Toil 9.6's semantics (AWSJobStore) over any ObjectStore: jobs, files,
 /// shared files and logs, in Toil's bucket layout. Thread-safe; every worker on the node
@@ -14,19 +15,26 @@ public final class JobStore: @unchecked Sendable {
     /// The node's disk cache, for stores whose objects are remote (nil: read from the store).
     let cache: NodeCache?
     let bucket: String
-    private let lock = NSLock()
-    /// When this daemon last swept the store's interrupted uploads (0: never).
-    private var lastGarbageSweep: Double = 0
-    /// file id → object key; a flat id's key needs a listing to find, and never changes.
-    private var fileKeys: [String: String] = [:]
-    let logLock = NSLock()
-    /// The log window this daemon last wrote to the `.jobstored` object, with the token the
-    /// marker's metadata named it by: while the marker still names it, the window need not be
-    /// read back (under logLock).
-    var lastLogWindow: (token: String, state: LogState)?
-    /// The marker and window as this daemon's last poll of the logs left them (under logLock):
-    /// a poll that lists nothing unread against them costs no GET of the marker.
-    var lastLogSeen: LogState?
+    /// What `state` guards: the sweep clock and the remembered file keys.
+    private struct State {
+        /// When this daemon last swept the store's interrupted uploads (0: never).
+        var lastGarbageSweep: Double = 0
+        /// file id → object key; a flat id's key needs a listing to find, and never changes.
+        var fileKeys: [String: String] = [:]
+    }
+    private let state = Mutex(State())
+    /// What `logMemory` guards: what this daemon's polls of the logs last saw and wrote.
+    struct LogMemory {
+        /// The log window this daemon last wrote to the `.jobstored` object, with the token the
+        /// marker's metadata named it by: while the marker still names it, the window need not be
+        /// read back.
+        var lastLogWindow: (token: String, state: LogState)?
+        /// The marker and window as this daemon's last poll of the logs left them:
+        /// a poll that lists nothing unread against them costs no GET of the marker.
+        var lastLogSeen: LogState?
+    }
+    /// Held across a whole poll of the logs (requests included): polls of one store run one at a time.
+    let logMemory = Mutex(LogMemory())
     /// Job bodies kept for revalidation (remote stores only: a local read is as cheap).
     let jobBodies: JobBodyCache?
     /// Logs written up to this many seconds behind the newest log read are still delivered.
@@ -87,24 +95,22 @@ public final class JobStore: @unchecked Sendable {
     /// True when this resume should sweep (none in the last `garbageInterval` seconds).
     private func claimGarbageSweep() -> Bool {
         let now = Date().timeIntervalSince1970
-        lock.lock()
-        defer { lock.unlock() }
-        guard now - lastGarbageSweep >= Self.garbageInterval else { return false }
-        lastGarbageSweep = now
-        return true
+        return state.withLock { s in
+            guard now - s.lastGarbageSweep >= Self.garbageInterval else { return false }
+            s.lastGarbageSweep = now
+            return true
+        }
     }
 
     public func destroy() throws {
         try mapped { try store.destroyBucket(bucket) }
         jobBodies?.forgetAll()
-        logLock.lock()
-        lastLogWindow = nil
-        lastLogSeen = nil
-        logLock.unlock()
+        logMemory.withLock { memory in
+            memory.lastLogWindow = nil
+            memory.lastLogSeen = nil
+        }
         if let cache, let identity = store.cacheIdentity { cache.invalidate(store: identity, bucket: bucket) }
-        lock.lock()
-        fileKeys = [:]
-        lock.unlock()
+        state.withLock { $0.fileKeys = [:] }
     }
 
     public func exists() throws -> Bool {
@@ -315,15 +321,13 @@ public final class JobStore: @unchecked Sendable {
     }
 
     func cachedFileKey(_ id: String) -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return fileKeys[id]
+        state.withLock { $0.fileKeys[id] }
     }
 
     func rememberFileKey(_ id: String, _ key: String?) {
-        lock.lock()
-        if fileKeys.count > 100_000 { fileKeys.removeAll() }
-        fileKeys[id] = key
-        lock.unlock()
+        state.withLock { s in
+            if s.fileKeys.count > 100_000 { s.fileKeys.removeAll() }
+            s.fileKeys[id] = key
+        }
     }
 }

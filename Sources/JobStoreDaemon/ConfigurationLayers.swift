@@ -6,6 +6,7 @@ import Foundation
 /// environment ignores the file's (for repeatable settings too: a higher layer replaces the
 /// whole list). Remembers where each setting came from for `--print-config`.
 public struct ConfigurationLayers: Sendable {
+    /// Where a setting came from, as --print-config shows it.
     public enum Source: Equatable, Sendable, CustomStringConvertible {
         case commandLine
         case environment(String)
@@ -28,6 +29,7 @@ public struct ConfigurationLayers: Sendable {
     /// Unknown `JOBSTORED_*` variables and similar, for the log.
     public var warnings: [String] = []
 
+    /// A configuration file or variable that cannot be read as settings (a usage error).
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }

@@ -52,6 +52,7 @@ public struct DaemonConfiguration: Sendable {
     /// The region of `--check-endpoint`'s listing and of s3:// URLs with an explicit endpoint.
     public var defaultRegion: String
 
+    /// `--metrics HOST:PORT`, parsed once here so that a bad address fails at start, not at bind.
     public struct MetricsAddress: Sendable, Equatable {
         public var host: String
         public var port: UInt16

@@ -6,6 +6,7 @@
 /// Kept pure so that every transition, legal or not, is tested without a socket
 /// (`DaemonLifecycleTests`), as hummingbird models its `Server`.
 public struct DaemonLifecycle: Sendable, Equatable {
+    /// Where the daemon is in its life; only `DaemonLifecycle`'s transitions move it.
     public enum State: Sendable, Equatable {
         case idle, starting, serving, draining, stopped
     }

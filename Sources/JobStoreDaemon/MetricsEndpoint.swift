@@ -1,14 +1,18 @@
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// The daemon's `--metrics` listener, which may start late: after `--takeover` the old daemon
 /// holds the port until it begins draining, so the new one retries the bind in the background
 /// for a while instead of failing (and leaving the node without a daemon).
-final class MetricsEndpoint: @unchecked Sendable {
-    private let lock = NSLock()
-    private var server: MetricsHTTPServer?
-    private var stopped = false
+final class MetricsEndpoint: Sendable {
+    /// What `state` guards: the server once bound, and whether `stop()` came.
+    private struct State {
+        var server: MetricsHTTPServer?
+        var stopped = false
+    }
+    private let state = Mutex(State())
 
     /// Binds now; when the port is in use and `retryFor` > 0, keeps trying on a thread of its
     /// own for that many seconds. Any other failure (a bad address) throws at once.
@@ -33,31 +37,31 @@ final class MetricsEndpoint: @unchecked Sendable {
     }
 
     private func install(_ server: MetricsHTTPServer, logger: Logger) {
-        lock.lock()
-        guard !stopped else {
-            lock.unlock()
+        let installed = state.withLock { s in
+            guard !s.stopped else { return false }
+            s.server = server
+            return true
+        }
+        guard installed else {
             server.stop()
             server.start()  // its accept thread closes the socket at once
             return
         }
-        self.server = server
-        lock.unlock()
         server.start()
         logger.notice("metrics at http://\(server.host):\(server.port)/metrics")
     }
 
     private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopped
+        state.withLock { $0.stopped }
     }
 
     func stop() {
-        lock.lock()
-        stopped = true
-        let running = server
-        server = nil
-        lock.unlock()
+        let running = state.withLock { s in
+            s.stopped = true
+            let running = s.server
+            s.server = nil
+            return running
+        }
         running?.stop()
     }
 }

@@ -113,7 +113,6 @@ final class Connection: @unchecked Sendable {
             break
         }
         let call = ServerCall(method: method, callID: id, peer: peer, fd: frame.fd, writer: writer, stats: server.stats)
-        let multiplexed = multiplexed
         let admission: Admission = state.withLock { s in
             // Answered before the next frame is read: nothing can reach it by id, so it is not
             // registered (a Ping is then one lookup, not an insert and a removal).
@@ -136,7 +135,7 @@ final class Connection: @unchecked Sendable {
         case .onReader:
             server.stats.callStarted()
             execute(call, payload: frame.payload, registered: false) { [self] in
-                if reader?.hasPendingInput == true { self.multiplexed = true }
+                if reader?.hasPendingInput == true { multiplexed = true }
             }
             return true
         case .idInUse:

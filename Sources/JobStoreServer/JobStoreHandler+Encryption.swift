@@ -2,6 +2,7 @@ import Foundation
 import JobStoreCore
 import JobStoreWire
 import ObjectStore
+import Synchronization
 
 extension JobStoreHandler {
     /// The store a request names and the caller's key for it: what every data rpc starts with.
@@ -34,14 +35,12 @@ extension JobStoreHandler {
 }
 
 /// Remembers which names were already reported, so a warning is logged once, not per call.
-final class OnceSet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var seen: Set<String> = []
+final class OnceSet: Sendable {
+    /// The names given so far.
+    private let seen = Mutex<Set<String>>([])
 
     /// True the first time `name` is given.
     func firstTime(_ name: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return seen.insert(name).inserted
+        seen.withLock { $0.insert(name).inserted }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ObjectStore
+import Synchronization
 
 /// Any ObjectStore with faults injected into a share of its calls, for tests of the layers
 /// above: a call may fail before it reaches the store (`unavailable`), a put's body may break
@@ -9,39 +10,40 @@ import ObjectStore
 ///
 /// Why a wrapper and not a mock: the store underneath is real, so what a fault leaves behind
 /// (nothing, the old object, or the new one — never a torn one) can be checked afterwards.
-public final class FaultInjectingObjectStore: ObjectStore, @unchecked Sendable {
+public final class FaultInjectingObjectStore: ObjectStore, Sendable {
     public enum Fault: String, CaseIterable, Sendable {
         case unavailable, brokenBody, brokenDownload, lostAnswer
     }
 
     public let inner: any ObjectStore
     private let rate: Double
-    private let lock = NSLock()
-    private var generator: SplitMix64
-    private var counts: [Fault: Int] = [:]
+    /// What `state` guards: the random draws, and the faults they injected.
+    private struct State {
+        var generator: SplitMix64
+        var counts: [Fault: Int] = [:]
+    }
+    private let state: Mutex<State>
 
     /// `rate`: the share of calls that meet a fault; `seed` makes a run repeatable.
     public init(_ inner: any ObjectStore, rate: Double, seed: UInt64 = 1) {
         self.inner = inner
         self.rate = rate
-        generator = SplitMix64(seed: seed)
+        state = Mutex(State(generator: SplitMix64(seed: seed)))
     }
 
     /// Faults injected so far.
     public var injected: [Fault: Int] {
-        lock.lock()
-        defer { lock.unlock() }
-        return counts
+        state.withLock { $0.counts }
     }
 
     /// A fault for this call, drawn from `allowed`, or nil.
     private func draw(_ allowed: [Fault]) -> Fault? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard Double(generator.next() % 1_000_000) / 1_000_000 < rate else { return nil }
-        let fault = allowed[Int(generator.next() % UInt64(allowed.count))]
-        counts[fault, default: 0] += 1
-        return fault
+        state.withLock { s in
+            guard Double(s.generator.next() % 1_000_000) / 1_000_000 < rate else { return nil }
+            let fault = allowed[Int(s.generator.next() % UInt64(allowed.count))]
+            s.counts[fault, default: 0] += 1
+            return fault
+        }
     }
 
     private func injectedError(_ what: String) -> ObjectStoreError { .unavailable("injected fault: \(what)") }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemCall
 
 /// The optional Prometheus endpoint (`jobstored --metrics HOST:PORT`): a minimal HTTP/1.x
@@ -8,16 +9,19 @@ import SystemCall
 /// servers; a blocking accept loop and a thread per connection (at most 8 at once) is enough
 /// and adds no dependency. Requests are read with a 5-s timeout and at most 8 KiB of headers,
 /// so a stuck client holds one thread for 5 s and never delays another scrape.
-public final class MetricsHTTPServer: @unchecked Sendable {
+public final class MetricsHTTPServer: Sendable {
     public let host: String
     /// The port bound (the one asked for, or the kernel's choice for 0).
-    public private(set) var port: UInt16 = 0
+    public let port: UInt16
     private let render: @Sendable () -> String
     /// The listening socket: set once by init, closed by the accept thread when it ends.
     private let fd: Int32
-    private let active = NSLock()
-    private var serving = 0
-    private var stopped = false
+    /// What `active` guards: the connections being served, and whether `stop()` came.
+    private struct State {
+        var serving = 0
+        var stopped = false
+    }
+    private let active = Mutex(State())
     static let maxConnections = 8
 
     public init(host: String, port: UInt16, render: @escaping @Sendable () -> String) throws {
@@ -73,16 +77,12 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     /// Stops accepting: the accept thread wakes (shutdown makes accept fail), sees the flag and
     /// closes the socket itself, so no thread ever uses a closed descriptor number.
     public func stop() {
-        active.lock()
-        stopped = true
-        active.unlock()
+        active.withLock { $0.stopped = true }
         shutdown(fd, Int32(SHUT_RDWR))
     }
 
     private var isStopped: Bool {
-        active.lock()
-        defer { active.unlock() }
-        return stopped
+        active.withLock { $0.stopped }
     }
 
     private func acceptLoop() {
@@ -101,10 +101,11 @@ public final class MetricsHTTPServer: @unchecked Sendable {
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            active.lock()
-            let admitted = serving < Self.maxConnections
-            if admitted { serving += 1 }
-            active.unlock()
+            let admitted = active.withLock { s in
+                let admitted = s.serving < Self.maxConnections
+                if admitted { s.serving += 1 }
+                return admitted
+            }
             guard admitted else {
                 close(client)
                 continue
@@ -112,9 +113,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
             let thread = Thread { [self] in
                 serve(client)
                 close(client)
-                active.lock()
-                serving -= 1
-                active.unlock()
+                active.withLock { $0.serving -= 1 }
             }
             thread.name = "jobstored-metrics-client"
             thread.start()

@@ -12,6 +12,7 @@ public struct PrometheusText {
 
     public init() {}
 
+    /// The `# TYPE` of a family: scrapers treat counters, gauges and histograms differently.
     public enum Kind: String { case counter, gauge, histogram }
 
     /// Declares a family once; later calls with the same name add nothing.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 import SystemCall
@@ -14,7 +15,14 @@ import SystemCall
 public final class LocalObjectStore: ObjectStore {
     /// fsync data and metadata before publishing (survives power loss, not only kill -9).
     public let durable: Bool
-    private let keyLocks: [NSLock] = (0..<64).map { _ in NSLock() }
+    /// Striped locks, held across a key's publish or delete (one stripe per hash of the key).
+    private let keyLocks: [KeyLock] = (0..<64).map { _ in KeyLock() }
+
+    /// One stripe of `keyLocks`: a class, as an array cannot hold a `Mutex` itself.
+    private final class KeyLock: Sendable {
+        /// Guards nothing but the critical section: the files of the keys that hash here.
+        let mutex = Mutex(())
+    }
 
     public init(durable: Bool = true) {
         self.durable = durable
@@ -240,13 +248,11 @@ public final class LocalObjectStore: ObjectStore {
         return dir
     }
 
-    private func withKeyLock<R>(_ key: String, _ body: () throws -> R) throws -> R {
+    private func withKeyLock<R: Sendable>(_ key: String, _ body: () throws -> R) throws -> R {
         var hasher = Hasher()
         hasher.combine(key)
         let lock = keyLocks[Int(UInt(bitPattern: hasher.finalize()) % UInt(keyLocks.count))]
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+        return try lock.mutex.withLock { _ in try body() }
     }
 
     private func writeData(_ body: any ByteSource, to path: String, executable: Bool) throws -> UInt64 {

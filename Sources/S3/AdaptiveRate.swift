@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The session-wide request pace after S3 says SlowDown (or 503/429): one answer slows every
 /// worker on the node, not just the call that got it, so a hundred workers back off together
@@ -10,16 +11,19 @@ import Foundation
 /// `recovery` until it is gone. Recovering per success rather than per period matters: measured
 /// with 1.5% of requests throttled at random, a halving per 5-s period ratcheted the gap to its
 /// maximum and the node to one request a second. Time is injected for tests.
-public final class AdaptiveRate: @unchecked Sendable {
+public final class AdaptiveRate: Sendable {
     public let minimumGap: Double
     public let maximumGap: Double
     public let quietPeriod: Double
     public let recovery: Double
-    private let lock = NSLock()
     private let now: @Sendable () -> Double
-    private var gap: Double = 0
-    private var nextStart: Double = 0
-    private var lastThrottle: Double = -Double.infinity
+    /// What `state` guards: the pace now enforced, and when it last changed.
+    private struct State {
+        var gap: Double = 0
+        var nextStart: Double = 0
+        var lastThrottle: Double = -Double.infinity
+    }
+    private let state = Mutex(State())
 
     public init(minimumGap: Double = 0.005, maximumGap: Double = 1, quietPeriod: Double = 1, recovery: Double = 0.9,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
@@ -32,20 +36,18 @@ public final class AdaptiveRate: @unchecked Sendable {
 
     /// Seconds currently enforced between request starts (0: unthrottled).
     public var currentGap: Double {
-        lock.lock()
-        defer { lock.unlock() }
-        return gap
+        state.withLock { $0.gap }
     }
 
     /// How long the caller must wait before starting its request; reserves its slot.
     public func reserve() -> Double {
-        lock.lock()
-        defer { lock.unlock() }
-        guard gap > 0 else { return 0 }
-        let t = now()
-        let start = max(t, nextStart)
-        nextStart = start + gap
-        return start - t
+        state.withLock { s in
+            guard s.gap > 0 else { return 0 }
+            let t = now()
+            let start = max(t, s.nextStart)
+            s.nextStart = start + s.gap
+            return start - t
+        }
     }
 
     /// Blocks until the caller may start its request.
@@ -56,18 +58,18 @@ public final class AdaptiveRate: @unchecked Sendable {
 
     /// The server throttled a request.
     public func throttled() {
-        lock.lock()
-        defer { lock.unlock() }
-        gap = min(maximumGap, max(minimumGap, gap * 2))
-        lastThrottle = now()
+        state.withLock { s in
+            s.gap = min(maximumGap, max(minimumGap, s.gap * 2))
+            s.lastThrottle = now()
+        }
     }
 
     /// A request succeeded.
     public func succeeded() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard gap > 0, now() - lastThrottle >= quietPeriod else { return }
-        gap *= recovery
-        if gap < minimumGap { gap = 0 }
+        state.withLock { s in
+            guard s.gap > 0, now() - s.lastThrottle >= quietPeriod else { return }
+            s.gap *= recovery
+            if s.gap < minimumGap { s.gap = 0 }
+        }
     }
 }

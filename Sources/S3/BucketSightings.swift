@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// When each bucket last answered as existing: a 2xx or 304 to a request on it. A node's
 /// workers ask the same few buckets thousands of times a workflow, and at WAN round trips a
@@ -10,9 +11,9 @@ import Foundation
 /// destroyed it since. So a sighting is trusted for a short window only, it is dropped when this
 /// client deletes the bucket or is told NoSuchBucket, and everything that skips a check on it
 /// still sends a request on the bucket soon after, which meets a destroy by anyone.
-public final class BucketSightings: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lastSeen: [String: UInt64] = [:]
+public final class BucketSightings: Sendable {
+    /// When each bucket last answered as existing (uptime nanoseconds).
+    private let lastSeen = Mutex<[String: UInt64]>([:])
 
     public init() {}
 
@@ -20,28 +21,24 @@ public final class BucketSightings: @unchecked Sendable {
     func record(method: String, bucket: String, key: String?, status: Int, code: String = "") {
         guard !bucket.isEmpty else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        lock.lock()
-        defer { lock.unlock() }
-        if code == "NoSuchBucket" || (key == nil && (method == "DELETE" || status == 404)) {
-            lastSeen[bucket] = nil  // gone, or going: a deleted bucket must be asked about again
-        } else if (200..<300).contains(status) || status == 304 {
-            lastSeen[bucket] = now
+        lastSeen.withLock { lastSeen in
+            if code == "NoSuchBucket" || (key == nil && (method == "DELETE" || status == 404)) {
+                lastSeen[bucket] = nil  // gone, or going: a deleted bucket must be asked about again
+            } else if (200..<300).contains(status) || status == 304 {
+                lastSeen[bucket] = now
+            }
         }
     }
 
     /// Whether the bucket answered as existing within the last `seconds`.
     public func seen(_ bucket: String, within seconds: Double) -> Bool {
-        lock.lock()
-        let at = lastSeen[bucket]
-        lock.unlock()
+        let at = lastSeen.withLock { $0[bucket] }
         guard let at, seconds > 0 else { return false }
         return Double(DispatchTime.now().uptimeNanoseconds - at) < seconds * 1e9
     }
 
     /// Forgets every sighting (a test's way to make the next check ask the server).
     public func forgetAll() {
-        lock.lock()
-        lastSeen = [:]
-        lock.unlock()
+        lastSeen.withLock { $0 = [:] }
     }
 }

@@ -5,6 +5,7 @@ import Synchronization
 /// worker that starts later costs no connection and no handshake (Toil's boto3 pays at least
 /// one per process).
 public final class ConnectionCounters: Sendable {
+    /// One reading of the counters, for Stats and the metrics page.
     public struct Figures: Sendable, Equatable {
         public var opened: UInt64 = 0
         public var requestsOnOpenConnections: UInt64 = 0

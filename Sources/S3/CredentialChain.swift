@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where the daemon's one credential set comes from, in AWS's order: the environment, the
 /// shared `credentials`/`config` files (profile from `AWS_PROFILE`), ECS container credentials,
@@ -6,18 +7,25 @@ import Foundation
 /// they expire, by one caller at a time while the others keep the still-valid set. When no
 /// source has credentials the error names every source and why it gave none; secrets are never
 /// part of any message.
-public final class CredentialChain: @unchecked Sendable {
+public final class CredentialChain: Sendable {
     /// Refresh this long before expiry.
     public static let refreshMargin: Double = 300
 
     private let environment: [String: String]
     private let session: CurlSession
     private let now: @Sendable () -> Double
-    private let lock = NSLock()
-    private let refreshing = NSLock()
-    private var cached: AWSCredentials?
+    /// What `state` guards: the credentials last resolved, and where they came from.
+    private struct State {
+        var cached: AWSCredentials?
+        /// Which source gave the cached credentials (for logs: never the secret).
+        var source = ""
+    }
+    private let state = Mutex(State())
+    /// Held across a refresh, so that one caller at a time resolves credentials.
+    private let refreshing = Mutex(())
+
     /// Which source gave the cached credentials (for logs: never the secret).
-    public private(set) var source = ""
+    public var source: String { state.withLock { $0.source } }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, session: CurlSession,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
@@ -29,31 +37,31 @@ public final class CredentialChain: @unchecked Sendable {
     /// Valid credentials, resolving or refreshing them when needed.
     public func credentials() throws -> AWSCredentials {
         if let current = fresh() { return current }
-        refreshing.lock()
-        defer { refreshing.unlock() }
-        if let current = fresh() { return current }  // another caller refreshed meanwhile
-        do {
-            let (found, from) = try resolve()
-            lock.lock()
-            cached = found
-            source = from
-            lock.unlock()
-            return found
-        } catch {
-            // A refresh that fails while the old set is still valid keeps the old set.
-            lock.lock()
-            defer { lock.unlock() }
-            if let old = cached, let expiry = old.expiration, expiry > now() { return old }
-            throw error
+        return try refreshing.withLock { _ in
+            if let current = fresh() { return current }  // another caller refreshed meanwhile
+            do {
+                let (found, from) = try resolve()
+                state.withLock { s in
+                    s.cached = found
+                    s.source = from
+                }
+                return found
+            } catch {
+                // A refresh that fails while the old set is still valid keeps the old set.
+                return try state.withLock { s in
+                    if let old = s.cached, let expiry = old.expiration, expiry > now() { return old }
+                    throw error
+                }
+            }
         }
     }
 
     private func fresh() -> AWSCredentials? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let c = cached else { return nil }
-        if let expiry = c.expiration, expiry - Self.refreshMargin <= now() { return nil }
-        return c
+        state.withLock { s in
+            guard let c = s.cached else { return nil }
+            if let expiry = c.expiration, expiry - Self.refreshMargin <= now() { return nil }
+            return c
+        }
     }
 
     /// The first source that has credentials, or an error listing why each had none.

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// The node's one HTTP session: a libcurl multi handle, so every bucket and every worker
 /// share its connection pool, DNS cache and TLS sessions.
@@ -48,11 +49,14 @@ public final class CurlSession: @unchecked Sendable {
     }
 
     private let multi: UnsafeMutableRawPointer
-    private let lock = NSLock()
-    /// Transfers not yet added to the multi handle (guarded by `lock`).
-    private var queued: [Transfer] = []
-    /// Whether a caller is driving the multi handle (guarded by `lock`).
-    private var driving = false
+    /// What `state` guards: the transfers waiting for the driver, and whether there is one.
+    private struct State {
+        /// Transfers not yet added to the multi handle.
+        var queued: [Transfer] = []
+        /// Whether a caller is driving the multi handle.
+        var driving = false
+    }
+    private let state = Mutex(State())
     /// Transfers in the multi handle: touched only by the driver.
     private var running: [UnsafeMutableRawPointer: Transfer] = [:]
     private let maxConnections: Int
@@ -91,11 +95,12 @@ public final class CurlSession: @unchecked Sendable {
     /// Runs one HTTP exchange; blocks the calling thread until it is complete.
     public func perform(_ request: Request) throws -> Response {
         let transfer = Transfer(request, stallSeconds: stallSeconds, tls: tls, proxies: proxies, connections: connections, share: share)
-        lock.lock()
-        queued.append(transfer)
-        let leads = !driving
-        driving = true
-        lock.unlock()
+        let leads = state.withLock { s in
+            s.queued.append(transfer)
+            let leads = !s.driving
+            s.driving = true
+            return leads
+        }
         if leads {
             drive(until: transfer)
         } else {
@@ -109,10 +114,11 @@ public final class CurlSession: @unchecked Sendable {
     /// caller whose transfer is still in flight (or leaves it free when none is).
     private func drive(until mine: Transfer) {
         while true {
-            lock.lock()
-            let starting = queued
-            queued = []
-            lock.unlock()
+            let starting = state.withLock { s in
+                let starting = s.queued
+                s.queued = []
+                return starting
+            }
             for t in starting {
                 running[t.easy] = t
                 curl_multi_add_handle(multi, t.easy)
@@ -130,11 +136,12 @@ public final class CurlSession: @unchecked Sendable {
             if mine.isFinished { break }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
-        lock.lock()
-        // Every transfer in `running` or `queued` has its caller waiting in `perform`.
-        let next = running.values.first ?? queued.first
-        if next == nil { driving = false }
-        lock.unlock()
+        let next: Transfer? = state.withLock { s in
+            // Every transfer in `running` or `queued` has its caller waiting in `perform`.
+            let next = running.values.first ?? s.queued.first
+            if next == nil { s.driving = false }
+            return next
+        }
         next?.takeTurn()
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 /// Signed S3 requests over the shared CurlSession: the calls Toil's store needs, path-style or
 /// virtual-host addressing, any endpoint. Every attempt is signed afresh.
 public final class S3Client: @unchecked Sendable {
+    /// Where requests go and how buckets are addressed there: one value per region the daemon
+    /// serves, so that AWS and an on-premises endpoint take the same code path.
     public struct Endpoint: Sendable {
         public var url: URL
         public var region: String

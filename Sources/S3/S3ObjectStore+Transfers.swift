@@ -1,5 +1,6 @@
 import Foundation
 import ObjectStore
+import Synchronization
 
 /// Puts and gets: small objects in one request, large ones in parts of the pool's part size
 /// moved in parallel, memory bounded by the session's BufferPool whatever the file size.
@@ -272,21 +273,19 @@ extension S3ObjectStore {
 }
 
 /// ETags of parts finished in any order, collected by part index.
-final class GrowingStrings: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [String] = []
+final class GrowingStrings: Sendable {
+    /// The values set so far, by index ("" where none was set yet).
+    private let storage = Mutex<[String]>([])
 
     func set(_ index: Int, _ value: String) {
-        lock.lock()
-        if storage.count <= index { storage += Array(repeating: "", count: index + 1 - storage.count) }
-        storage[index] = value
-        lock.unlock()
+        storage.withLock { storage in
+            if storage.count <= index { storage += Array(repeating: "", count: index + 1 - storage.count) }
+            storage[index] = value
+        }
     }
 
     var values: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
+        storage.withLock { $0 }
     }
 }
 

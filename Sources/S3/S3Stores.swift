@@ -1,10 +1,11 @@
 import Foundation
 import ObjectStore
 import S3
+import Synchronization
 
 /// One S3ObjectStore per region, all on the daemon's single session: what makes a node's many
 /// workers one S3 client (one pool, one pace, one outage state per endpoint).
-public final class S3Stores: @unchecked Sendable {
+public final class S3Stores: Sendable {
     public let session: CurlSession
     let pool: BufferPool
     let partConcurrency: Int
@@ -17,9 +18,14 @@ public final class S3Stores: @unchecked Sendable {
     let rate = AdaptiveRate()
     /// Requests of every region's client, by operation.
     public let counters = S3RequestCounters()
-    private let lock = NSLock()
-    private var byRegion: [String: S3ObjectStore] = [:]
-    private var bucketRegions: [String: String] = [:]
+    /// What `state` guards: the stores made so far, the regions learnt, and the endpoints' states.
+    private struct State {
+        var byRegion: [String: S3ObjectStore] = [:]
+        var bucketRegions: [String: String] = [:]
+        /// One state per endpoint URL: with --endpoint every region's client shares it.
+        var reachabilities: [String: S3Reachability] = [:]
+    }
+    private let state = Mutex(State())
 
     let pathStyle: Bool
 
@@ -29,8 +35,6 @@ public final class S3Stores: @unchecked Sendable {
     /// Seconds of S3 outage calls wait through (--s3-outage-tolerance), and where its events go.
     let outageTolerance: Double
     let onOutageEvent: @Sendable (S3Reachability.Event) -> Void
-    /// One state per endpoint URL: with --endpoint every region's client shares it.
-    private var reachabilities: [String: S3Reachability] = [:]
 
     public init(session: CurlSession, pool: BufferPool, partConcurrency: Int, endpoint: URL?, pathStyle: Bool,
                 defaultRegion: String = "us-east-1", journal: UploadJournal?, outageTolerance: Double = 0,
@@ -52,40 +56,34 @@ public final class S3Stores: @unchecked Sendable {
     /// on AWS, the bucket's own region (asked once, from the x-amz-bucket-region header).
     public func store(forBucket bucket: String) throws -> S3ObjectStore {
         if endpoint != nil { return store(region: defaultRegion) }
-        lock.lock()
-        let known = bucketRegions[bucket]
-        lock.unlock()
+        let known = state.withLock { $0.bucketRegions[bucket] }
         if let known { return store(region: known) }
         let probe = store(region: "us-east-1")
         let response = try probe.client.send("HEAD", bucket: bucket, accept: [301, 400, 403, 404])
         if response.status == 404 { throw ObjectStoreError.noSuchBucket(bucket) }
         let region = response.headers["x-amz-bucket-region"] ?? defaultRegion
-        lock.lock()
-        bucketRegions[bucket] = region
-        lock.unlock()
+        state.withLock { $0.bucketRegions[bucket] = region }
         return store(region: region)
     }
 
     /// Every endpoint's reachability, as Stats shows it.
     public var reachability: [S3Reachability.Snapshot] {
-        lock.lock()
-        let all = Array(reachabilities.values)
-        lock.unlock()
+        let all = state.withLock { Array($0.reachabilities.values) }
         return all.map(\.snapshot).sorted { $0.endpoint < $1.endpoint }
     }
 
     public func store(region: String) -> S3ObjectStore {
-        lock.lock()
-        defer { lock.unlock() }
-        if let s = byRegion[region] { return s }
-        let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
-        let reachability = reachabilities[url.absoluteString] ?? S3Reachability(endpoint: url.absoluteString, tolerance: outageTolerance,
-                                                                                onEvent: onOutageEvent)
-        reachabilities[url.absoluteString] = reachability
-        let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
-                              counters: counters, reachability: reachability, credentials: credentials)
-        let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
-        byRegion[region] = s
-        return s
+        state.withLock { state in
+            if let s = state.byRegion[region] { return s }
+            let url = endpoint ?? URL(string: "https://s3.\(region).amazonaws.com")!
+            let reachability = state.reachabilities[url.absoluteString]
+                ?? S3Reachability(endpoint: url.absoluteString, tolerance: outageTolerance, onEvent: onOutageEvent)
+            state.reachabilities[url.absoluteString] = reachability
+            let client = S3Client(endpoint: .init(url: url, region: region, pathStyle: pathStyle), session: session, rate: rate,
+                                  counters: counters, reachability: reachability, credentials: credentials)
+            let s = S3ObjectStore(client: client, pool: pool, partConcurrency: partConcurrency, journal: journal)
+            state.byRegion[region] = s
+            return s
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemCall
 
 /// The multipart uploads this daemon has open, in a file, so that after a crash the next start
@@ -13,10 +14,11 @@ import SystemCall
 /// written before the request, `intent\tREGION\tBUCKET\tTOKEN\tSECONDS\tKEY`, and `settled\tTOKEN`
 /// once the `begin` is written (or the request failed); an intent never settled means "an
 /// upload of KEY begun at about SECONDS may be open", and the next start looks for it.
-public final class UploadJournal: @unchecked Sendable {
+public final class UploadJournal: Sendable {
     public let path: String
-    private let lock = NSLock()
-    private var fd: Int32 = -1
+    /// The journal file, open for appending (-1: not yet, or reset since); its lock is held
+    /// across each append and reset, so lines and resets never interleave.
+    private let fd = Mutex<Int32>(-1)
 
     public init(path: String) {
         self.path = path
@@ -60,12 +62,13 @@ public final class UploadJournal: @unchecked Sendable {
     }
 
     private func append(_ line: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if fd < 0 { fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
-        guard fd >= 0 else { return }
-        let bytes = Array(line.utf8)
-        _ = bytes.withUnsafeBytes { raw in SystemCall.retryingInterrupts { write(fd, raw.baseAddress, raw.count) } }
+        fd.withLock { fd in
+            if fd < 0 { fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { return }
+            let descriptor = fd
+            let bytes = Array(line.utf8)
+            _ = bytes.withUnsafeBytes { raw in SystemCall.retryingInterrupts { write(descriptor, raw.baseAddress, raw.count) } }
+        }
     }
 
     /// Uploads begun and never ended, and intents never settled, from one reading of the file
@@ -104,12 +107,12 @@ public final class UploadJournal: @unchecked Sendable {
 
     /// Starts the journal afresh (after the open uploads were dealt with).
     public func reset() {
-        lock.lock()
-        defer { lock.unlock() }
-        if fd >= 0 { close(fd); fd = -1 }
-        let temporary = path + ".tmp"
-        let created = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if created >= 0 { close(created) }
-        rename(temporary, path)
+        fd.withLock { fd in
+            if fd >= 0 { close(fd); fd = -1 }
+            let temporary = path + ".tmp"
+            let created = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            if created >= 0 { close(created) }
+            rename(temporary, path)
+        }
     }
 }

@@ -119,8 +119,24 @@ def emit_enum(e: Enum) -> List[str]:
     return out
 
 
+def usage(m: Message, model: Model) -> str:
+    """Why a message the proto leaves uncommented exists: the rpcs it is the request or the
+    response of, or the messages it is a field of."""
+    asks = [r.name for r in model.methods if r.input == m.name]
+    answers = [r.name for r in model.methods if r.output == m.name]
+    within = [o.name for o in model.messages if any(f.kind == "message" and f.type_name == m.name for f in o.fields)]
+    said = []
+    if asks:
+        said.append("The request of " + ", ".join(f"`{n}`" for n in asks))
+    if answers:
+        said.append(("the" if said else "The") + " response of " + ", ".join(f"`{n}`" for n in answers))
+    if within:
+        said.append(("a" if said else "A") + " part of " + ", ".join(f"`{n}`" for n in within))
+    return ("; ".join(said) or f"The `{m.name}` message") + " (Protos/jobstore.proto)."
+
+
 def emit_message(m: Message, model: Model) -> List[str]:
-    out = doc(m.comment) + [f"public struct {m.name}: WireMessage, Equatable, Hashable {{"]
+    out = doc(m.comment or usage(m, model)) + [f"public struct {m.name}: WireMessage, Equatable, Hashable {{"]
     for f in m.fields:
         out += doc(f.comment, "    ")
         out.append(f"    public var {f.camel}: {swift_type(f)}")

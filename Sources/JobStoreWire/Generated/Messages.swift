@@ -63,6 +63,7 @@ public struct Status: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `Ping`, `Stats`; the response of `Ping`, `Initialize`, `Resume`, `Destroy`, `CreateJob`, `UpdateJob`, `DeleteJob`, `DeleteFile`, `AssociateJobWithFile`, `WriteSharedFileStream`, `WriteLogs` (Protos/jobstore.proto).
 public struct Empty: WireMessage, Equatable, Hashable {
 
     public init() {
@@ -211,6 +212,7 @@ public struct FileInfo: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `Hello` (Protos/jobstore.proto).
 public struct HelloRequest: WireMessage, Equatable, Hashable {
     public var protocolVersion: UInt32
     public var clientName: String
@@ -263,6 +265,7 @@ public struct HelloRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `Hello` (Protos/jobstore.proto).
 public struct HelloResponse: WireMessage, Equatable, Hashable {
     public var protocolVersion: UInt32
     public var serverVersion: String
@@ -329,6 +332,7 @@ public struct HelloResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `Initialize`, `Resume`, `Destroy`, `StoreExists` (Protos/jobstore.proto).
 public struct StoreRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var options: StoreOptions?
@@ -387,6 +391,7 @@ public struct StoreRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `StoreExists` (Protos/jobstore.proto).
 public struct StoreExistsResponse: WireMessage, Equatable, Hashable {
     public var exists: Bool
 
@@ -435,6 +440,7 @@ public struct StoreExistsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `AssignJobId` (Protos/jobstore.proto).
 public struct AssignJobIdRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// The job's name (Toil's JobDescription.jobName), for the daemon's debug log only: ids are
@@ -489,6 +495,7 @@ public struct AssignJobIdRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `AssignJobId` (Protos/jobstore.proto).
 public struct JobIdResponse: WireMessage, Equatable, Hashable {
     public var jobId: String
 
@@ -537,6 +544,7 @@ public struct JobIdResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `JobExists`, `LoadJob`, `DeleteJob` (Protos/jobstore.proto).
 public struct JobRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
@@ -595,6 +603,7 @@ public struct JobRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `CreateJob`, `UpdateJob` (Protos/jobstore.proto).
 public struct JobBody: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
@@ -658,6 +667,7 @@ public struct JobBody: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `LoadJob` (Protos/jobstore.proto).
 public struct LoadJobResponse: WireMessage, Equatable, Hashable {
     public var body: [UInt8]
 
@@ -706,6 +716,7 @@ public struct LoadJobResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `JobExists` (Protos/jobstore.proto).
 public struct JobExistsResponse: WireMessage, Equatable, Hashable {
     public var exists: Bool
 
@@ -754,6 +765,7 @@ public struct JobExistsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ListJobs` (Protos/jobstore.proto).
 public struct ListJobsRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// empty: the first page
@@ -822,6 +834,7 @@ public struct ListJobsRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `ListJobsResponse` (Protos/jobstore.proto).
 public struct JobEntry: WireMessage, Equatable, Hashable {
     public var jobId: String
     public var size: UInt64
@@ -879,6 +892,7 @@ public struct JobEntry: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `ListJobs` (Protos/jobstore.proto).
 public struct ListJobsResponse: WireMessage, Equatable, Hashable {
     public var jobs: [JobEntry]
     /// empty: no more pages
@@ -933,6 +947,7 @@ public struct ListJobsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `WriteFile`, `WriteFileStream`, `GetEmptyFileStoreId`, `AssignFileId` (Protos/jobstore.proto).
 public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// owning job; empty: none
@@ -1018,6 +1033,7 @@ public struct WriteFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `UpdateFile`, `UpdateFileStream` (Protos/jobstore.proto).
 public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
@@ -1081,6 +1097,7 @@ public struct UpdateFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ReadFileStream`, `FileExists`, `GetFileSize`, `DeleteFile` (Protos/jobstore.proto).
 public struct FileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
@@ -1139,6 +1156,7 @@ public struct FileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ReadFile` (Protos/jobstore.proto).
 public struct ReadFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
@@ -1205,6 +1223,7 @@ public struct ReadFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `ReadFile` (Protos/jobstore.proto).
 public struct ReadFileResponse: WireMessage, Equatable, Hashable {
     public var info: FileInfo?
     /// set when the answer is a path to link rather than bytes in the fd
@@ -1258,6 +1277,7 @@ public struct ReadFileResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `FileExists`, `SharedFileExists` (Protos/jobstore.proto).
 public struct FileExistsResponse: WireMessage, Equatable, Hashable {
     public var exists: Bool
 
@@ -1306,6 +1326,7 @@ public struct FileExistsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `AssociateJobWithFile` (Protos/jobstore.proto).
 public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var jobId: String
@@ -1368,6 +1389,7 @@ public struct AssociateJobWithFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `WriteSharedFileStream`, `ReadSharedFileStream`, `SharedFileExists` (Protos/jobstore.proto).
 public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// ^[a-zA-Z0-9._-]+$
@@ -1433,6 +1455,7 @@ public struct SharedFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `WriteLogs` (Protos/jobstore.proto).
 public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var message: [UInt8]
@@ -1491,6 +1514,7 @@ public struct WriteLogsRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ReadLogs` (Protos/jobstore.proto).
 public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// false: only messages not read before, which become read
@@ -1566,6 +1590,7 @@ public struct ReadLogsRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `ReadLogs` (Protos/jobstore.proto).
 public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
     public var messages: [[UInt8]]
     /// empty: no more
@@ -1632,6 +1657,7 @@ public struct ReadLogsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ListFiles` (Protos/jobstore.proto).
 public struct ListFilesRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// empty: every file of the store; else the files written for this job with cleanup
@@ -1701,6 +1727,7 @@ public struct ListFilesRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `ListFilesResponse` (Protos/jobstore.proto).
 public struct FileEntry: WireMessage, Equatable, Hashable {
     public var fileId: String
     public var size: UInt64
@@ -1753,6 +1780,7 @@ public struct FileEntry: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `ListFiles` (Protos/jobstore.proto).
 public struct ListFilesResponse: WireMessage, Equatable, Hashable {
     /// in file-id order
     public var files: [FileEntry]
@@ -1808,6 +1836,7 @@ public struct ListFilesResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `GetPublicUrl`, `GetSharedPublicUrl` (Protos/jobstore.proto).
 public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// GetPublicUrl
@@ -1877,6 +1906,7 @@ public struct PublicUrlRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `GetPublicUrl`, `GetSharedPublicUrl` (Protos/jobstore.proto).
 public struct UrlResponse: WireMessage, Equatable, Hashable {
     public var url: String
 
@@ -1925,6 +1955,7 @@ public struct UrlResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ImportFile` (Protos/jobstore.proto).
 public struct ImportFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     /// s3://BUCKET/KEY (server-side copy when the store is on S3), http(s)://..., or
@@ -1990,6 +2021,7 @@ public struct ImportFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The request of `ExportFile` (Protos/jobstore.proto).
 public struct ExportFileRequest: WireMessage, Equatable, Hashable {
     public var locator: String
     public var fileId: String
@@ -2053,6 +2085,7 @@ public struct ExportFileRequest: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `StatsResponse` (Protos/jobstore.proto).
 public struct MethodStats: WireMessage, Equatable, Hashable {
     public var method: String
     public var calls: UInt64
@@ -2113,6 +2146,7 @@ public struct MethodStats: WireMessage, Equatable, Hashable {
     }
 }
 
+/// The response of `Stats` (Protos/jobstore.proto).
 public struct StatsResponse: WireMessage, Equatable, Hashable {
     public var serverVersion: String
     public var uptimeSeconds: UInt64
@@ -2210,6 +2244,7 @@ public struct StatsResponse: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `StatsResponse` (Protos/jobstore.proto).
 public struct S3SessionStats: WireMessage, Equatable, Hashable {
     /// Connections the session opened (each one over https is one TLS handshake), and requests
     /// sent on a connection already open: workers share the pool, so a new worker opens none.
@@ -2387,6 +2422,7 @@ public struct S3OutageStats: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `StatsResponse` (Protos/jobstore.proto).
 public struct CacheStats: WireMessage, Equatable, Hashable {
     public var enabled: Bool
     public var directory: String
@@ -2509,6 +2545,7 @@ public struct CacheStats: WireMessage, Equatable, Hashable {
     }
 }
 
+/// A part of `StatsResponse` (Protos/jobstore.proto).
 public struct BackendRequestStats: WireMessage, Equatable, Hashable {
     /// The S3 API operation (GetObject, PutObject, UploadPart, ...).
     public var operation: String
