@@ -2,8 +2,9 @@
 import PackageDescription
 
 /// jobstored: one daemon per node serving Toil's job store to every worker over a Unix socket.
-/// Targets follow the layers of DESIGN.md; arrows point down only:
-/// JobStoreServer → JobStoreCore → ObjectStore, and JobStoreWire is shared by server and client.
+/// Targets follow the layers of docs/architecture.md; arrows point down only:
+/// JobStoreServer → JobStoreCore → ObjectStore, JobStoreWire is shared by server and client, and
+/// JobStoreStatus (the error model) and SystemCall lie below them all.
 let package = Package(
     name: "jobstored",
     products: [
@@ -25,8 +26,8 @@ let package = Package(
 
         // The release every binary reports.
         .target(name: "BuildVersion"),
-        // The error model's two tables, generated from the proto: StatusCode and ErrorKind
-        // (with the status each kind travels with), below every layer that fails.
+        // The error model, below every layer that fails: JobStoreError and its two tables
+        // generated from the proto, StatusCode and ErrorKind (with each kind's status).
         .target(name: "JobStoreStatus"),
         // The one EINTR-retrying wrapper of blocking system calls.
         .target(name: "SystemCall"),
@@ -36,7 +37,7 @@ let package = Package(
         .target(name: "JobStoreWire", dependencies: ["CJobStoreProto", "CProtobufC", "SystemCall", "JobStoreStatus"]),
         // The storage abstraction and its embedded local-directory implementation.
         .target(name: "ObjectStore", dependencies: ["COpenSSL", "SystemCall"]),
-        // S3: SigV4 (pure), credentials, and (coming) the libcurl session.
+        // S3: SigV4 (pure), credentials, the libcurl session, S3ObjectStore and S3Stores.
         .target(name: "S3", dependencies: ["COpenSSL", "CCurl", "ObjectStore", "Metrics", "SystemCall"]),
         // The node's shared disk cache of objects (single-flight, LRU, persistent).
         .systemLibrary(name: "CFileCopy"),

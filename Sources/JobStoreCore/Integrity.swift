@@ -40,12 +40,12 @@ final class VerifyingSink: ByteSink {
     /// Objects written by Toil itself carry no checksum; their size is still checked.
     func verify(_ info: ObjectInfo, what: String) throws {
         guard byteCount == info.size else {
-            throw JobStoreFailure(.dataLoss, "\(what): read \(byteCount) bytes, the store recorded \(info.size)")
+            throw JobStoreError(.dataLoss, "\(what): read \(byteCount) bytes, the store recorded \(info.size)")
         }
         if let expected = info.metadata[Keys.Meta.sha256] {
             let actual = digest.finalizeHex()
             guard actual == expected else {
-                throw JobStoreFailure(.dataLoss, "\(what): content checksum mismatch (stored sha256 \(expected), read \(actual))")
+                throw JobStoreError(.dataLoss, "\(what): content checksum mismatch (stored sha256 \(expected), read \(actual))")
             }
         }
     }

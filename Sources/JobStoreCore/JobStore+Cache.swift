@@ -30,14 +30,14 @@ extension JobStore {
     /// An entry filled with one SSE-C key is served only to a caller holding that key (the key's
     /// digest is part of the entry), and only after S3 confirmed the caller's key with a
     /// conditional GET: a caller without the key, or with another, never gets the plaintext.
-    func openCached(_ key: String, notFound: JobStoreFailure, sseKey: EncryptionKey?) throws -> CachedFile? {
+    func openCached(_ key: String, notFound: JobStoreError, sseKey: EncryptionKey?) throws -> CachedFile? {
         guard let cache, let cacheKey = cacheKey(key) else { return nil }
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try openCachedOnce(cache, cacheKey, secret: sseKey, notFound: notFound)
-            } catch let failure as JobStoreFailure
+            } catch let failure as JobStoreError
                         where (failure.code == .failedPrecondition || failure.code == .dataLoss) && attempt < Self.readAttempts {
                 // The object was replaced while its parts were being fetched, or its bytes were
                 // damaged on the way: read it again (nothing reached the reader yet).
@@ -47,7 +47,7 @@ extension JobStore {
     }
 
     private func openCachedOnce(_ cache: NodeCache, _ cacheKey: CacheKey, secret: EncryptionKey?,
-                                notFound: JobStoreFailure) throws -> CachedFile? {
+                                notFound: JobStoreError) throws -> CachedFile? {
         let key = cacheKey.key
         do {
             return try cache.open(cacheKey, secretDigest: secret?.digest ?? "") { [store, bucket] ifNoneMatch, onInfo, sink in
@@ -65,10 +65,10 @@ extension JobStore {
             let failure = translate(error)
             if failure.code == .notFound { cache.invalidate(cacheKey) }
             throw failure.code == .notFound && failure.kind == .none ? notFound : failure
-        } catch let failure as JobStoreFailure {
+        } catch let failure as JobStoreError {
             throw failure
         } catch let error as CacheError {
-            throw JobStoreFailure(.internal, "node cache: \(error)")
+            throw JobStoreError(.internal, "node cache: \(error)")
         }
     }
 

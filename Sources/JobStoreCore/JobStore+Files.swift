@@ -90,7 +90,7 @@ extension JobStore {
             }
             let info = try getVerified(key, into: sink, notFound: .noSuchFile(id), sseKey: sseKey)
             return StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+        } catch let f as JobStoreError where f.kind == .noSuchFile {
             rememberFileKey(id, nil)
             throw f
         }
@@ -107,7 +107,7 @@ extension JobStore {
             return (cached.path, StoredFile(id: id, size: cached.info.size, executable: Self.isExecutable(cached.info)))
         }
         guard let info = try mapped({ try store.head(bucket, key: key, options: GetOptions(encryptionKey: sseKey)) }) else {
-            throw JobStoreFailure.noSuchFile(id)
+            throw JobStoreError.noSuchFile(id)
         }
         guard let path = try mapped({ try store.localPath(bucket, key: key) }) else { return nil }
         return (path, StoredFile(id: id, size: info.size, executable: Self.isExecutable(info)))
@@ -117,7 +117,7 @@ extension JobStore {
         do {
             _ = try stat(id, sseKey: sseKey)
             return true
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+        } catch let f as JobStoreError where f.kind == .noSuchFile {
             return false
         }
     }
@@ -127,7 +127,7 @@ extension JobStore {
         let key = try findFileKey(id, sseKey: sseKey)
         guard let info = try mapped({ try store.head(bucket, key: key, options: GetOptions(encryptionKey: sseKey)) }) else {
             rememberFileKey(id, nil)
-            throw JobStoreFailure.noSuchFile(id)
+            throw JobStoreError.noSuchFile(id)
         }
         return StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
     }
@@ -137,7 +137,7 @@ extension JobStore {
         let key: String
         do {
             key = try findFileKey(id, sseKey: sseKey)
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+        } catch let f as JobStoreError where f.kind == .noSuchFile {
             return
         }
         if id.contains("/"), let tombstone = HintTree.tombstone(of: id) {
@@ -170,8 +170,8 @@ extension JobStore {
     func refusePresigningEncrypted(_ key: String, what: String) throws -> Bool {
         do {
             return try mapped { try store.head(bucket, key: key, options: GetOptions()) } != nil
-        } catch let f as JobStoreFailure where f.kind == .badEncryptionKey {
-            throw JobStoreFailure(.failedPrecondition, "The \(what) is stored with SSE-C (a customer-provided key): S3 cannot presign "
+        } catch let f as JobStoreError where f.kind == .badEncryptionKey {
+            throw JobStoreError(.failedPrecondition, "The \(what) is stored with SSE-C (a customer-provided key): S3 cannot presign "
                                   + "a URL for it that works without that key, so no public URL is given. Read it through the job store.")
         }
     }
@@ -190,15 +190,15 @@ extension JobStore {
         if id.contains("/") {
             let key = Keys.hintedFile(id)
             guard try mapped({ try store.head(bucket, key: key, options: GetOptions(encryptionKey: sseKey)) }) != nil else {
-                throw JobStoreFailure.noSuchFile(id)
+                throw JobStoreError.noSuchFile(id)
             }
             rememberFileKey(id, key)
             return key
         }
         let page = try mapped { try store.list(bucket, prefix: Keys.flatFilePrefix(id), startAfter: "", maxKeys: 2) }
-        guard let first = page.objects.first else { throw JobStoreFailure.noSuchFile(id) }
+        guard let first = page.objects.first else { throw JobStoreError.noSuchFile(id) }
         guard page.objects.count == 1 else {
-            throw JobStoreFailure(.internal, "File ID: \(id) should be unique, but includes: \(page.objects.map(\.key))")
+            throw JobStoreError(.internal, "File ID: \(id) should be unique, but includes: \(page.objects.map(\.key))")
         }
         rememberFileKey(id, first.key)
         return first.key
@@ -233,7 +233,7 @@ extension JobStore {
         do {
             try putChecked(key, MemorySource([]), createOnly: true, sseKey: sseKey)
             return true
-        } catch let f as JobStoreFailure where f.code == .failedPrecondition {
+        } catch let f as JobStoreError where f.code == .failedPrecondition {
             return false
         }
     }

@@ -20,7 +20,7 @@ extension JobStore {
         if !job.isEmpty { return try listFiles(ofJob: job, pageToken: pageToken, size: size, sseKey: sseKey) }
         if !pageToken.isEmpty {
             guard pageToken.hasPrefix(Keys.flatFiles) || pageToken.hasPrefix(Keys.hintedFiles) else {
-                throw JobStoreFailure(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
+                throw JobStoreError(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
             }
         }
         // Flat files, then hinted ones: two listings, each of its own prefix (a listing of
@@ -75,7 +75,7 @@ extension JobStore {
                 // A marker may outlive its file (deleted on its own): such files are gone.
                 do {
                     files.append((id, try stat(id, sseKey: sseKey).size))
-                } catch let f as JobStoreFailure where f.kind == .noSuchFile || f.kind == .invalidName {
+                } catch let f as JobStoreError where f.kind == .noSuchFile || f.kind == .invalidName {
                     continue
                 }
             }

@@ -48,7 +48,7 @@ extension JobStore {
         let byteBudget = 8 << 20
         if readAll {
             if !pageToken.isEmpty && !pageToken.hasPrefix(Keys.logs) {
-                throw JobStoreFailure(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
+                throw JobStoreError(.invalidArgument, "Invalid page token \(pageToken.debugDescription).")
             }
             let overlap = Double(min(overlapSeconds, 86_400))
             let startAfter = overlap > 0 && !pageToken.isEmpty ? Self.shiftedLogKey(pageToken, by: -overlap) ?? pageToken : pageToken
@@ -105,7 +105,7 @@ extension JobStore {
             markerInfo = try getVerified(Keys.shared + Keys.logMarker, into: markerSink, notFound: .noSuchFile(Keys.logMarker),
                                          sseKey: sseKey)
             marker = String(decoding: markerSink.bytes, as: UTF8.self)
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
+        } catch let f as JobStoreError where f.kind == .noSuchFile {}
         if marker == "0" { marker = "" }
         // Our window state counts only while it belongs to the current marker; a marker Toil
         // advanced means Toil's own rule (everything up to the marker was read). A marker
@@ -211,7 +211,7 @@ extension JobStore {
         do {
             try getVerified(key, into: sink, notFound: .noSuchFile(key), sseKey: sseKey)
             return sink.bytes
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+        } catch let f as JobStoreError where f.kind == .noSuchFile {
             return nil
         }
     }
@@ -220,7 +220,7 @@ extension JobStore {
         let sink = MemorySink(limit: 16 << 20)
         do {
             try getVerified(Keys.shared + Keys.logState, into: sink, notFound: .noSuchFile(Keys.logState), sseKey: sseKey)
-        } catch let f as JobStoreFailure where f.kind == .noSuchFile {
+        } catch let f as JobStoreError where f.kind == .noSuchFile {
             return nil
         }
         return try? JSONDecoder().decode(LogState.self, from: Data(sink.bytes))

@@ -48,17 +48,17 @@ extension JobStore {
     static func orInTheClear<T>(_ key: EncryptionKey?, _ access: (EncryptionKey?) throws -> T) throws -> T {
         do {
             return try access(key)
-        } catch let keyed as JobStoreFailure where keyed.kind == .badEncryptionKey && key != nil {
+        } catch let keyed as JobStoreError where keyed.kind == .badEncryptionKey && key != nil {
             do {
                 return try access(nil)
-            } catch let keyless as JobStoreFailure where keyless.kind == .badEncryptionKey {
+            } catch let keyless as JobStoreError where keyless.kind == .badEncryptionKey {
                 throw keyed
             }
         }
     }
 
     /// Toil's NoSuchFileException for a shared file names its S3 URL.
-    private func missingShared(_ name: String) -> JobStoreFailure {
+    private func missingShared(_ name: String) -> JobStoreError {
         switch locator {
         case .aws: .noSuchFile("s3://\(bucket)/\(Keys.shared)\(name)")
         case .local: .noSuchFile(name)

@@ -57,7 +57,7 @@ public final class JobStore: @unchecked Sendable {
     @discardableResult
     public func initialize(allowingCustomerKeys: Bool = false) throws -> CustomerKeySetting {
         try mapped {
-            if try store.bucketExists(bucket) { throw JobStoreFailure.jobStoreExists(locator.description) }
+            if try store.bucketExists(bucket) { throw JobStoreError.jobStoreExists(locator.description) }
             try store.createBucket(bucket)
             guard allowingCustomerKeys else { return .notNeeded }
             do {
@@ -76,7 +76,7 @@ public final class JobStore: @unchecked Sendable {
             // since is met by the worker's next call (NoSuchBucket: noSuchJobStore), as it would
             // be had it happened just after the check.
             guard try store.bucketRecentlySeen(bucket) || store.bucketExists(bucket) else {
-                throw JobStoreFailure.noSuchJobStore(locator.description)
+                throw JobStoreError.noSuchJobStore(locator.description)
             }
             // Leftovers of writes a crash interrupted (never visible to readers) go now, once per
             // `garbageInterval` on this node: every Toil worker process resumes the store, and
@@ -161,7 +161,7 @@ public final class JobStore: @unchecked Sendable {
             return sink.bytes
         } catch is StillCurrent {
             return known!.body
-        } catch let failure as JobStoreFailure where failure.kind == .noSuchJob {
+        } catch let failure as JobStoreError where failure.kind == .noSuchJob {
             jobBodies.forget(key)
             throw failure
         }
@@ -188,7 +188,7 @@ public final class JobStore: @unchecked Sendable {
             }
             do {
                 fileKeys.append((file, try findFileKey(file, sseKey: sseKey)))
-            } catch let f as JobStoreFailure where f.kind == .noSuchFile {}
+            } catch let f as JobStoreError where f.kind == .noSuchFile {}
         }
         keys += fileKeys.map(\.key) + associations
         try mapped { try store.delete(bucket, keys: keys) }
@@ -214,7 +214,7 @@ public final class JobStore: @unchecked Sendable {
             var body: [UInt8]?
             if includeBodies {
                 // A job deleted since the listing is skipped, as Toil's jobs() does.
-                do { body = try loadJob(id, sseKey: sseKey) } catch let f as JobStoreFailure where f.kind == .noSuchJob { continue }
+                do { body = try loadJob(id, sseKey: sseKey) } catch let f as JobStoreError where f.kind == .noSuchJob { continue }
             }
             jobs.append((id, object.size, body))
         }
@@ -227,28 +227,28 @@ public final class JobStore: @unchecked Sendable {
     func mapped<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let failure as JobStoreFailure {
+        } catch let failure as JobStoreError {
             throw failure
         } catch let error as ObjectStoreError {
             throw translate(error)
         }
     }
 
-    func translate(_ error: ObjectStoreError) -> JobStoreFailure {
+    func translate(_ error: ObjectStoreError) -> JobStoreError {
         switch error {
         case .noSuchBucket: .noSuchJobStore(locator.description)
         case .bucketAlreadyExists: .jobStoreExists(locator.description)
-        case .noSuchKey(let m): JobStoreFailure(.notFound, m)
-        case .preconditionFailed(let m): JobStoreFailure(.failedPrecondition, m)
-        case .notModified(let m): JobStoreFailure(.failedPrecondition, "not modified: \(m)")
+        case .noSuchKey(let m): JobStoreError(.notFound, m)
+        case .preconditionFailed(let m): JobStoreError(.failedPrecondition, m)
+        case .notModified(let m): JobStoreError(.failedPrecondition, "not modified: \(m)")
         case .invalidName(let m): .invalidName(m)
         case .badEncryptionKey(let m): .badEncryptionKey(m)
-        case .dataLoss(let m): JobStoreFailure(.dataLoss, m)
-        case .sourceFailed(let m): JobStoreFailure(.aborted, m)
-        case .sinkFailed(let m): JobStoreFailure(.aborted, m)
-        case .unavailable(let m): JobStoreFailure(.unavailable, m)
-        case .permissionDenied(let m): JobStoreFailure(.permissionDenied, m)
-        case .io(let m): JobStoreFailure(.internal, m)
+        case .dataLoss(let m): JobStoreError(.dataLoss, m)
+        case .sourceFailed(let m): JobStoreError(.aborted, m)
+        case .sinkFailed(let m): JobStoreError(.aborted, m)
+        case .unavailable(let m): JobStoreError(.unavailable, m)
+        case .permissionDenied(let m): JobStoreError(.permissionDenied, m)
+        case .io(let m): JobStoreError(.internal, m)
         }
     }
 
@@ -270,11 +270,11 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Gets `key` into `sink`, verifying size and checksum; a missing key throws `notFound`.
-    @discardableResult
     /// Bytes damaged on their way (a checksum mismatch) are read again, twice at most, when the
     /// sink can take them back; damage at rest stays DATA_LOSS.
     /// With `ifNoneMatch`, throws `StillCurrent` when the object still has that ETag.
-    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreFailure, sseKey: EncryptionKey?,
+    @discardableResult
+    func getVerified(_ key: String, into sink: any ByteSink, notFound: JobStoreError, sseKey: EncryptionKey?,
                      ifNoneMatch: String? = nil) throws -> ObjectInfo {
         // A file descriptor or memory takes bytes back; a stream to a client is held back.
         let holding = sink is FileDescriptorSink || sink is MemorySink ? nil : HoldBackSink(sink)
@@ -295,9 +295,9 @@ public final class JobStore: @unchecked Sendable {
                 try verifying.verify(info, what: key)
                 try holding?.release()
                 return info
-            } catch let failure as JobStoreFailure where failure.code == .notFound && failure.kind == .none {
+            } catch let failure as JobStoreError where failure.code == .notFound && failure.kind == .none {
                 throw notFound
-            } catch let failure as JobStoreFailure where failure.code == .dataLoss && attempt < Self.readAttempts && target.rewind() {
+            } catch let failure as JobStoreError where failure.code == .dataLoss && attempt < Self.readAttempts && target.rewind() {
                 continue
             }
         }

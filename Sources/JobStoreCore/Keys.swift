@@ -51,34 +51,34 @@ enum Names {
 
     /// A job id: one path component without '.', which separates job from file in
     /// association keys (Toil makes UUIDs).
-    static func checkJobID(_ id: String) throws(JobStoreFailure) {
+    static func checkJobID(_ id: String) throws(JobStoreError) {
         guard !id.isEmpty, id.utf8.count <= 256, !id.contains("/"), !id.contains("."),
               !hasControlCharacters(id) else {
-            throw JobStoreFailure.invalidName("Invalid job id \(id.debugDescription): it must be 1-256 characters without '/', '.' or control characters.")
+            throw JobStoreError.invalidName("Invalid job id \(id.debugDescription): it must be 1-256 characters without '/', '.' or control characters.")
         }
     }
 
     /// A file id: a UUID-style single component, or a hinted path containing "/files/".
-    static func checkFileID(_ id: String) throws(JobStoreFailure) {
+    static func checkFileID(_ id: String) throws(JobStoreError) {
         let components = id.split(separator: "/", omittingEmptySubsequences: false)
         let componentsOK = components.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
         let shapeOK = components.count == 1 || id.contains("/\(HintTree.filesDirectory)/")
         guard !id.isEmpty, id.utf8.count <= 900, componentsOK, shapeOK, !hasControlCharacters(id) else {
-            throw JobStoreFailure.invalidName("Invalid file id \(id.debugDescription).")
+            throw JobStoreError.invalidName("Invalid file id \(id.debugDescription).")
         }
     }
 
     /// A file's basename: one path component.
-    static func checkBasename(_ name: String) throws(JobStoreFailure) {
+    static func checkBasename(_ name: String) throws(JobStoreError) {
         guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/"), name != ".", name != "..",
               !hasControlCharacters(name) else {
-            throw JobStoreFailure.invalidName("Invalid basename \(name.debugDescription): it must be one path component of 1-255 bytes.")
+            throw JobStoreError.invalidName("Invalid basename \(name.debugDescription): it must be one path component of 1-255 bytes.")
         }
     }
 
-    static func checkSharedFileName(_ name: String) throws(JobStoreFailure) {
+    static func checkSharedFileName(_ name: String) throws(JobStoreError) {
         guard isValidSharedFileName(name) else {
-            throw JobStoreFailure.invalidName("Not a valid shared file name: '\(name)'.")
+            throw JobStoreError.invalidName("Not a valid shared file name: '\(name)'.")
         }
     }
 }

@@ -14,7 +14,7 @@ public enum Locator: Sendable, Hashable, CustomStringConvertible {
         "ap-south-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "sa-east-1",
     ]
 
-    public init(_ locator: String) throws(JobStoreFailure) {
+    public init(_ locator: String) throws(JobStoreError) {
         guard let colon = locator.firstIndex(of: ":") else {
             throw Self.invalid("Invalid job store locator '\(locator)': expected local:/PATH or aws:REGION:NAME.")
         }
@@ -41,7 +41,7 @@ public enum Locator: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    private static func parseAWS(_ identifier: String) throws(JobStoreFailure) -> Locator {
+    private static func parseAWS(_ identifier: String) throws(JobStoreError) -> Locator {
         let parts = identifier.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if parts.count < 2 { throw invalid("not enough values to unpack (expected 2, got \(parts.count))") }
         if parts.count > 2 { throw invalid("too many values to unpack (expected 2)") }
@@ -64,8 +64,8 @@ public enum Locator: Sendable, Hashable, CustomStringConvertible {
         return .aws(region: region, name: name)
     }
 
-    private static func invalid(_ message: String) -> JobStoreFailure {
-        JobStoreFailure(.invalidLocator, message)
+    private static func invalid(_ message: String) -> JobStoreError {
+        JobStoreError(.invalidLocator, message)
     }
 
     /// The bucket (S3) or directory (local) holding the store.

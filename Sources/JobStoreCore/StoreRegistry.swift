@@ -34,7 +34,7 @@ public final class StoreRegistry: Sendable {
             switch locator {
             case .local: return local
             case .aws:
-                throw JobStoreFailure(.unavailable, "This daemon has no S3 backend configured for \(locator).")
+                throw JobStoreError(.unavailable, "This daemon has no S3 backend configured for \(locator).")
             }
         }
     }

@@ -7,32 +7,32 @@ public enum TransferURL: Sendable, Equatable {
     case http(String)
     case file(path: String)
 
-    public init(_ text: String) throws(JobStoreFailure) {
+    public init(_ text: String) throws(JobStoreError) {
         guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased() else {
-            throw JobStoreFailure(.invalidArgument, "Not a URL: \(text.debugDescription).")
+            throw JobStoreError(.invalidArgument, "Not a URL: \(text.debugDescription).")
         }
         switch scheme {
         case "s3":
             let bucket = url.host ?? ""
             let key = String(url.percentEncodedPath.dropFirst()).removingPercentEncoding ?? ""
             guard !bucket.isEmpty, !key.isEmpty, !key.hasSuffix("/") else {
-                throw JobStoreFailure(.invalidArgument, "An s3 URL needs a bucket and an object key: \(text).")
+                throw JobStoreError(.invalidArgument, "An s3 URL needs a bucket and an object key: \(text).")
             }
             self = .s3(bucket: bucket, key: key)
         case "http", "https":
-            guard url.host?.isEmpty == false else { throw JobStoreFailure(.invalidArgument, "No host in \(text).") }
+            guard url.host?.isEmpty == false else { throw JobStoreError(.invalidArgument, "No host in \(text).") }
             self = .http(text)
         case "file":
             guard url.host == nil || url.host == "" || url.host == "localhost" else {
-                throw JobStoreFailure(.invalidArgument, "A file URL must name a local path (file:///PATH): \(text).")
+                throw JobStoreError(.invalidArgument, "A file URL must name a local path (file:///PATH): \(text).")
             }
             let path = url.path
             guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-                throw JobStoreFailure(.invalidArgument, "A file URL must name an absolute path to a file: \(text).")
+                throw JobStoreError(.invalidArgument, "A file URL must name an absolute path to a file: \(text).")
             }
             self = .file(path: path)
         default:
-            throw JobStoreFailure(.invalidArgument, "Unsupported URL scheme '\(scheme)' in \(text): expected s3, http, https or file.")
+            throw JobStoreError(.invalidArgument, "Unsupported URL scheme '\(scheme)' in \(text): expected s3, http, https or file.")
         }
     }
 

@@ -151,7 +151,7 @@ public struct DaemonConfiguration: Sendable {
         guard !localRoots.isEmpty else { return }
         let allowed = localRoots.contains { root in path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
         guard allowed else {
-            throw JobStoreFailure(.permissionDenied, "This daemon serves local: stores only under \(localRoots.joined(separator: ", ")), not \(path).")
+            throw JobStoreError(.permissionDenied, "This daemon serves local: stores only under \(localRoots.joined(separator: ", ")), not \(path).")
         }
     }
 }

@@ -31,31 +31,31 @@ final class DaemonExternalObjects: ExternalObjects {
                 response = try stores.session.perform(CurlSession.Request(method: "GET", url: url, headers: headers,
                                                                           expectedResponseBytes: chunkSize))
             } catch {
-                throw JobStoreFailure(.unavailable, "GET \(url): \(error)")
+                throw JobStoreError(.unavailable, "GET \(url): \(error)")
             }
             switch response.status {
             case 200 where offset == 0:  // no ranges from this server: the whole body at once
                 try response.body.withUnsafeBytes { try sink.write($0) }
                 return UInt64(response.body.count)
             case 200:
-                throw JobStoreFailure(.aborted, "GET \(url): the resource changed during the download")
+                throw JobStoreError(.aborted, "GET \(url): the resource changed during the download")
             case 206:
                 try response.body.withUnsafeBytes { try sink.write($0) }
                 offset += UInt64(response.body.count)
                 validator = validator ?? response.headers["etag"] ?? response.headers["last-modified"]
                 guard let range = response.headers["content-range"], let slash = range.lastIndex(of: "/"),
                       let total = UInt64(range[range.index(after: slash)...]) else {
-                    throw JobStoreFailure(.internal, "GET \(url): a partial answer without a usable Content-Range")
+                    throw JobStoreError(.internal, "GET \(url): a partial answer without a usable Content-Range")
                 }
                 if offset >= total || response.body.isEmpty { return offset }
             case 416 where offset == 0:
                 return 0  // an empty resource has no byte 0
             case 404, 410:
-                throw JobStoreFailure(.notFound, "GET \(url): HTTP \(response.status)")
+                throw JobStoreError(.notFound, "GET \(url): HTTP \(response.status)")
             case 401, 403:
-                throw JobStoreFailure(.permissionDenied, "GET \(url): HTTP \(response.status)")
+                throw JobStoreError(.permissionDenied, "GET \(url): HTTP \(response.status)")
             default:
-                throw JobStoreFailure(.unavailable, "GET \(url): HTTP \(response.status)")
+                throw JobStoreError(.unavailable, "GET \(url): HTTP \(response.status)")
             }
         }
     }

@@ -181,9 +181,6 @@ final class Connection: @unchecked Sendable {
         } catch let error as JobStoreError {
             code = error.code
             response = error.status.serialized()
-        } catch let failure as JobStoreFailure {
-            code = failure.wireError.code
-            response = failure.wireError.status.serialized()
         } catch let error as WireDecodingError {
             code = .invalidArgument
             response = JobStoreError(.invalidArgument, "\(error)").status.serialized()

@@ -309,11 +309,6 @@ public final class JobStoreHandler: JobStoreService {
     }
 }
 
-extension JobStoreFailure {
-    /// The failure as the wire sends it: the same status and kind (both the proto's), no table.
-    var wireError: JobStoreError { JobStoreError(code, message, kind: kind) }
-}
-
 // MARK: imports and exports
 
 extension JobStoreHandler {
@@ -323,7 +318,7 @@ extension JobStoreHandler {
 
     private func externalObjects() throws -> any ExternalObjects {
         guard let external else {
-            throw JobStoreFailure(.unavailable, "This daemon has no S3 session or HTTP access configured for imports and exports.").wireError
+            throw JobStoreError(.unavailable, "This daemon has no S3 session or HTTP access configured for imports and exports.")
         }
         return external
     }

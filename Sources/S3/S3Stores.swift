@@ -1,6 +1,5 @@
 import Foundation
 import ObjectStore
-import S3
 import Synchronization
 
 /// One S3ObjectStore per region, all on the daemon's single session: what makes a node's many

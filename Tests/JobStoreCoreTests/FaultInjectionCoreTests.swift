@@ -44,7 +44,7 @@ final class FaultInjectionCoreTests: XCTestCase {
         }
         func failed(_ error: Error, _ op: String) {
             failures += 1
-            guard let f = error as? JobStoreFailure, [.unavailable, .aborted].contains(f.code) else {
+            guard let f = error as? JobStoreError, [.unavailable, .aborted].contains(f.code) else {
                 return XCTFail("\(op): not a retryable failure: \(error)")
             }
         }
@@ -64,7 +64,7 @@ final class FaultInjectionCoreTests: XCTestCase {
                 jobs.append(id)
             case 20..<40 where !jobs.isEmpty:
                 let id = jobs.randomElement(using: &rng)!
-                do { check("jobs/\(id)", try store.loadJob(id)) } catch let f as JobStoreFailure where f.kind == .noSuchJob {
+                do { check("jobs/\(id)", try store.loadJob(id)) } catch let f as JobStoreError where f.kind == .noSuchJob {
                     check("jobs/\(id)", nil)
                 } catch { failed(error, "loadJob") }
             case 40..<50 where !jobs.isEmpty:
@@ -84,13 +84,13 @@ final class FaultInjectionCoreTests: XCTestCase {
                 let id = files.randomElement(using: &rng)!
                 let sink = MemorySink()
                 do { _ = try store.readFile(id, into: sink); check("files-flat/\(id)/f", sink.bytes) }
-                catch let f as JobStoreFailure where f.kind == .noSuchFile { check("files-flat/\(id)/f", nil) }
+                catch let f as JobStoreError where f.kind == .noSuchFile { check("files-flat/\(id)/f", nil) }
                 catch { failed(error, "readFile") }
             case 85..<95 where !files.isEmpty:
                 let id = files.randomElement(using: &rng)!
                 let body = bytes(Int.random(in: 1...300_000, using: &rng))
                 do { _ = try store.updateFile(id, from: MemorySource(body), executable: false); expected["files-flat/\(id)/f"] = [Self.digest(body)] }
-                catch let f as JobStoreFailure where f.kind == .noSuchFile { check("files-flat/\(id)/f", nil) }
+                catch let f as JobStoreError where f.kind == .noSuchFile { check("files-flat/\(id)/f", nil) }
                 catch { failed(error, "updateFile"); expected["files-flat/\(id)/f", default: []].insert(Self.digest(body)) }
             default:
                 guard !files.isEmpty else { continue }

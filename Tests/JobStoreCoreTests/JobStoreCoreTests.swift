@@ -13,7 +13,7 @@ final class LocatorTests: XCTestCase {
 
     func testLengthCountsCharactersAsPythonDoes() {
         XCTAssertThrowsError(try Locator("aws:us-east-1:é")) {
-            XCTAssertEqual(($0 as? JobStoreFailure)?.message, "AWS jobstore name must be between 3 and 56 chars: é (len: 1)")
+            XCTAssertEqual(($0 as? JobStoreError)?.message, "AWS jobstore name must be between 3 and 56 chars: é (len: 1)")
         }
     }
 }

@@ -70,7 +70,7 @@ class FileTests: StoreTestCase {
 
     func testDescriptorIsRequiredWhereTheProtoSaysSo() async throws {
         await assertFails(.invalidArgument) {
-            try await JobStoreFailureProbe.writeFileWithoutDescriptor(client, locator)
+            try await JobStoreErrorProbe.writeFileWithoutDescriptor(client, locator)
         }
         let info = try await client.upload(WriteFileRequest(locator: locator), [1])
         if isLocal {
@@ -199,7 +199,7 @@ class FileTests: StoreTestCase {
 }
 
 /// Sends WriteFile without the descriptor its proto requires, bypassing the stub's signature.
-enum JobStoreFailureProbe {
+enum JobStoreErrorProbe {
     static func writeFileWithoutDescriptor(_ client: JobStoreClient, _ locator: String) async throws -> [UInt8] {
         try await client.connection.unary(.writeFile, WriteFileRequest(locator: locator).serialized())
     }

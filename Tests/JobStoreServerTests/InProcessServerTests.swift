@@ -31,29 +31,28 @@ final class InProcessServerTests: XCTestCase {
     func testAFailureReachesTheClientWithItsStatusAndToilKind() async throws {
         let client = try daemon.client()
         let locator = daemon.locator()
-        do {
+        try await expectFailure(.notFound, .noSuchJobStore, "a store never initialized has no jobs") {
             _ = try await client.loadJob(JobRequest(locator: locator, jobId: "j1"))
-            XCTFail("a store never initialized has no jobs")
-        } catch let error as JobStoreError {
-            XCTAssertEqual(error.code, .notFound)
-            XCTAssertEqual(error.kind, .noSuchJobStore)
         }
         _ = try await client.initialize(StoreRequest(locator: locator))
-        do {
+        try await expectFailure(.notFound, .noSuchJob, "no such job") {
             _ = try await client.loadJob(JobRequest(locator: locator, jobId: "j1"))
-            XCTFail("no such job")
-        } catch let error as JobStoreError {
-            XCTAssertEqual(error.code, .notFound)
-            XCTAssertEqual(error.kind, .noSuchJob)
         }
-        do {
+        try await expectFailure(.invalidArgument, .invalidLocator, "a locator no store type has") {
             _ = try await client.initialize(StoreRequest(locator: "nonsense:locator"))
-            XCTFail("a locator no store type has")
-        } catch let error as JobStoreError {
-            XCTAssertEqual(error.code, .invalidArgument)
-            XCTAssertEqual(error.kind, .invalidLocator)
         }
         _ = try await client.ping()  // the connection outlives every failure
+    }
+
+    private func expectFailure(_ code: StatusCode, _ kind: ErrorKind, _ why: String,
+                               file: StaticString = #filePath, line: UInt = #line, _ call: () async throws -> Void) async throws {
+        do {
+            try await call()
+            XCTFail("expected \(code.name): \(why)", file: file, line: line)
+        } catch let error as JobStoreError {
+            XCTAssertEqual(error.code, code, why, file: file, line: line)
+            XCTAssertEqual(error.kind, kind, why, file: file, line: line)
+        }
     }
 
     func testManyClientsOnOneServerEachGetTheirOwnAnswers() async throws {

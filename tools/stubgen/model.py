@@ -141,7 +141,7 @@ def _short(type_name: str) -> str:
 # facts about the contract that every client and the server read from here, never from a
 # hand-written list.
 TRAITS = {
-    "idempotent": "sending it again after a lost connection does no harm (clients resend it)",
+    "idempotent": "sending it again after a lost connection does no harm (the Python client resends it)",
     "inline": "never blocks: the server answers it on the connection's reader thread",
     "bounded": "a short unary call to the store: runs on the reader thread of a client with one call at a time",
 }

@@ -27,7 +27,7 @@ extension JobStore {
                     stored = StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
                 } else {
                     guard let head = try mapped({ try source.head(sourceBucket, key: sourceKey, options: GetOptions()) }) else {
-                        throw JobStoreFailure(.notFound, "no such object")
+                        throw JobStoreError(.notFound, "no such object")
                     }
                     let executable = sharedName.isEmpty && Self.isExecutable(head)
                     let (_, info) = try BytePipe.transfer(produce: { pipe in
@@ -48,7 +48,7 @@ extension JobStore {
                 defer { close(fd) }
                 var st = Glibc.stat()
                 guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-                    throw JobStoreFailure(.invalidArgument, "\(path) is not a regular file.")
+                    throw JobStoreError(.invalidArgument, "\(path) is not a regular file.")
                 }
                 let executable = sharedName.isEmpty && st.st_mode & S_IXUSR != 0
                 let info = try putChecked(key, FileDescriptorSource(fd: fd), metadata: executable ? [Keys.Meta.executable: "1"] : [:],
@@ -57,8 +57,8 @@ extension JobStore {
             }
             if sharedName.isEmpty { rememberFileKey(id, key) }
             return sharedName.isEmpty ? stored : StoredFile(id: "", size: stored.size, executable: false)
-        } catch let failure as JobStoreFailure where failure.code == .notFound && failure.kind == .none {
-            throw JobStoreFailure(.notFound, "Nothing to import at \(urlText): \(failure.message)")
+        } catch let failure as JobStoreError where failure.code == .notFound && failure.kind == .none {
+            throw JobStoreError(.notFound, "Nothing to import at \(urlText): \(failure.message)")
         }
     }
 
@@ -84,7 +84,7 @@ extension JobStore {
             })
             return StoredFile(id: id, size: info.size, executable: Self.isExecutable(info))
         case .http:
-            throw JobStoreFailure(.invalidArgument, "http(s) URLs can be imported from but not exported to (as in Toil): \(urlText).")
+            throw JobStoreError(.invalidArgument, "http(s) URLs can be imported from but not exported to (as in Toil): \(urlText).")
         case .file(let path):
             try checkLocalFiles(caller, urlText)
             let directory = (path as NSString).deletingLastPathComponent
@@ -110,17 +110,17 @@ extension JobStore {
 
     private func checkLocalFiles(_ caller: TransferCaller, _ url: String) throws {
         guard caller.mayUseLocalFiles else {
-            throw JobStoreFailure(.permissionDenied, "file:// URLs are opened by the daemon with its own rights; \(caller.description) "
+            throw JobStoreError(.permissionDenied, "file:// URLs are opened by the daemon with its own rights; \(caller.description) "
                 + "may not use them (\(url)): pass a descriptor with WriteFile or ReadFile instead.")
         }
     }
 
-    static func fileFailure(_ path: String, _ code: Int32) -> JobStoreFailure {
+    static func fileFailure(_ path: String, _ code: Int32) -> JobStoreError {
         let text = String(cString: strerror(code))
         switch code {
-        case ENOENT: return JobStoreFailure(.notFound, "\(path): \(text)")
-        case EACCES, EPERM: return JobStoreFailure(.permissionDenied, "\(path): \(text)")
-        default: return JobStoreFailure(.internal, "\(path): \(text)")
+        case ENOENT: return JobStoreError(.notFound, "\(path): \(text)")
+        case EACCES, EPERM: return JobStoreError(.permissionDenied, "\(path): \(text)")
+        default: return JobStoreError(.internal, "\(path): \(text)")
         }
     }
 }
