@@ -198,6 +198,8 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// One page of a store's jobs (ListJobs, Toil's `jobs()`), with their bodies when asked:
+    /// a large store is listed in pages, never in one answer.
     public struct JobListing: Sendable {
         public var jobs: [(id: String, size: UInt64, body: [UInt8]?)]
         public var nextPageToken: String

@@ -11,6 +11,7 @@ import Synchronization
 /// Why a wrapper and not a mock: the store underneath is real, so what a fault leaves behind
 /// (nothing, the old object, or the new one — never a torn one) can be checked afterwards.
 public final class FaultInjectingObjectStore: ObjectStore, Sendable {
+    /// The ways a call is made to fail; a test checks each was injected at least once.
     public enum Fault: String, CaseIterable, Sendable {
         case unavailable, brokenBody, brokenDownload, lostAnswer
     }

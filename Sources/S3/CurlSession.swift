@@ -13,6 +13,7 @@ import Synchronization
 /// response bodies are in memory (transfers are cut into parts above this layer), so no
 /// callback ever blocks the driver.
 public final class CurlSession: @unchecked Sendable {
+    /// One HTTP request, already signed: the session only moves bytes.
     public struct Request: Sendable {
         public var method: String
         public var url: String
@@ -34,6 +35,7 @@ public final class CurlSession: @unchecked Sendable {
         }
     }
 
+    /// What came back: status, headers and body, for S3Client to interpret.
     public struct Response: Sendable {
         public var status: Int
         /// Header names lower-cased.
