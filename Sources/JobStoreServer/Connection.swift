@@ -17,6 +17,9 @@ final class Connection: @unchecked Sendable {
     /// What `state` guards: the calls in flight, and how far the connection is from closing.
     private struct State {
         var calls: [UInt32: ServerCall] = [:]
+        /// Calls forgotten by id but still writing their answer: the socket stays open for them
+        /// (closed, its descriptor number could go to the next client, and the answer with it).
+        var answering = 0
         var readerDone = false
         var closed = false
     }
@@ -195,10 +198,16 @@ final class Connection: @unchecked Sendable {
         call.markFinished()
         // Forget the call before answering: once answered, the client may reuse its id.
         if registered {
-            state.withLock { $0.calls[call.callID] = nil }
+            state.withLock { s in
+                s.calls[call.callID] = nil
+                s.answering += 1
+            }
         }
         beforeAnswer()
         try? writer.send(FrameHeader(payloadLength: 0, callID: call.callID, code: code.rawValue, type: .response), payload: response)
+        if registered {
+            state.withLock { $0.answering -= 1 }
+        }
         server.stats.callFinished(call.method, failed: code != .ok, micros: (DispatchTime.now().uptimeNanoseconds - start) / 1000)
         closeIfIdle()
     }
@@ -219,7 +228,7 @@ final class Connection: @unchecked Sendable {
 
     private func closeIfIdle() {
         let shouldClose = state.withLock { s in
-            let shouldClose = s.readerDone && s.calls.isEmpty && !s.closed
+            let shouldClose = s.readerDone && s.calls.isEmpty && s.answering == 0 && !s.closed
             if shouldClose { s.closed = true }
             return shouldClose
         }

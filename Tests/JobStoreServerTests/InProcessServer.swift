@@ -9,7 +9,7 @@ import Logging
 /// `SocketServer.admit` serves: dispatch, limits and errors are tested without a child process
 /// or a socket file. Process-level tests (DaemonProcess) stay where a process boundary is the
 /// point: kills, takeover, peer uids, the command line.
-final class InProcessServer {
+final class InProcessServer: Sendable {
     let server: SocketServer
     let stats = ServerStats()
     let storeRoot: String

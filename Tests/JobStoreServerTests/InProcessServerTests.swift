@@ -77,6 +77,36 @@ final class InProcessServerTests: XCTestCase {
         XCTAssertEqual(total, 9)
     }
 
+    /// A client that sends pooled calls and hangs up at once: their answers must go nowhere,
+    /// never to the socket that next gets the closed one's descriptor number. (The last call to
+    /// finish closed the socket while another was between forgetting its id and answering;
+    /// jobstore-fuzz met a stranger's answer on a fresh connection.)
+    func testALateAnswerNeverReachesTheNextConnection() throws {
+        // Four clients at once, so that one's new socket takes another's freed number too.
+        let strangers = Counter()
+        let server: InProcessServer = daemon
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<2500 {
+                guard let hasty = try? server.connect() else { continue }
+                for id in UInt32(1)...4 {  // pooled calls that end together, after the hang-up
+                    try? FrameWriter(fd: hasty).send(FrameHeader(payloadLength: 0, callID: id, code: JobStoreMethod.listJobs.rawValue,
+                                                                 type: .request), payload: [0x0a, 0x7f, 0x41])
+                }
+                close(hasty)
+                guard let next = try? server.connect() else { continue }
+                defer { close(next) }
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(next, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                try? FrameWriter(fd: next).send(FrameHeader(payloadLength: 0, callID: 7, code: JobStoreMethod.ping.rawValue,
+                                                            type: .request), payload: [])
+                let answer = try? FrameReader(fd: next).next(maxPayload: { _ in 1 << 20 })
+                strangers.add(exhausted: answer?.header.callID != 7)
+            }
+        }
+        XCTAssertEqual(strangers.total, 10_000)
+        XCTAssertEqual(strangers.exhausted, 0, "answers to another connection's call, or no answer to Ping")
+    }
+
     func testAServerThatStoppedAdmitsNothingAndItsClientsFailUnavailable() async throws {
         let client = try daemon.client()
         _ = try await client.ping()
