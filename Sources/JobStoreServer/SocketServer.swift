@@ -14,13 +14,10 @@ public final class SocketServer: @unchecked Sendable {
     private let allowedUIDs: Set<UInt32>
     private let allowedGIDs: Set<UInt32>
     private let lock = NSCondition()
-    private var listener: Int32 = -1
-    /// The socket file this server made: at shutdown the path is removed only if it is still
-    /// this one (a daemon that took over owns it now).
-    private var identity: (UInt64, UInt64) = (0, 0)
+    /// The socket accepted on; nil before `start` (or when connections come through `admit` only).
+    private var listening: PreparedListener?
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var stopping = false
-    private var adopted = false
 
     /// - Parameters:
     ///   - allowedUIDs: peers whose uid is here may connect, besides the daemon's own uid.
@@ -61,19 +58,15 @@ public final class SocketServer: @unchecked Sendable {
         /// Lets go of a listener that will not be served (a start that failed after it was
         /// prepared): closes it and removes its socket file if that is still this one. An
         /// adopted listener belongs to its passer and is left alone.
+        /// The socket file is removed only if it is still the one made here (a daemon that took
+        /// over owns it now). Shutdown lets go of a served listener the same way.
         public func discard() {
             guard !adopted else { return }
             close(fd)
-            SocketServer.unlinkIfOurs(path: path, device: device, inode: inode)
-        }
-    }
-
-    /// Removes the socket file at `path` only if it is still the one this server made (a
-    /// daemon that took over owns it now).
-    static func unlinkIfOurs(path: String, device: UInt64, inode: UInt64) {
-        var st = stat()
-        if lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode {
-            unlink(path)
+            var st = stat()
+            if lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode {
+                unlink(path)
+            }
         }
     }
 
@@ -119,16 +112,14 @@ public final class SocketServer: @unchecked Sendable {
     /// a live daemon).
     public func start(listeningOn prepared: PreparedListener? = nil) throws {
         let ready = try prepared ?? Self.prepareListener(path: path)
-        listener = ready.fd
-        adopted = ready.adopted
-        identity = (ready.device, ready.inode)
-        let thread = Thread { [self] in acceptLoop() }
+        listening = ready
+        let thread = Thread { [self] in acceptLoop(ready.fd, adopted: ready.adopted) }
         thread.name = "jobstored-accept"
         thread.start()
         logger.info("listening on \(path)")
     }
 
-    private func acceptLoop() {
+    private func acceptLoop(_ listener: Int32, adopted: Bool) {
         while true {
             if adopted {
                 // The listener cannot be shut down to wake accept (its owner still listens on
@@ -233,11 +224,10 @@ public final class SocketServer: @unchecked Sendable {
         stopping = true
         let open = Array(connections.values)
         lock.unlock()
-        if !adopted && listener >= 0 {  // -1: never started (connections came through `admit` only)
-            Glibc.shutdown(listener, Int32(SHUT_RDWR))
-            close(listener)
+        if let listening, !listening.adopted {  // an adopted one the accept loop closes itself
+            Glibc.shutdown(listening.fd, Int32(SHUT_RDWR))
+            listening.discard()
         }
-        Self.unlinkIfOurs(path: path, device: identity.0, inode: identity.1)
         for c in open { c.stopReading() }
         let limit = Date().addingTimeInterval(deadline)
         lock.lock()
